@@ -1,0 +1,42 @@
+# Two entry points: `make demo` (set up + run the whole job on embedded defaults)
+# and `make test` (set up + run every test). Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup lint format typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/kspyder demo
+
+test: $(STAMP)
+	$(BIN)/ruff check extract flows tests bench
+	$(BIN)/ruff format --check extract flows tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check extract flows tests bench
+	$(BIN)/ruff format --check extract flows tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix extract flows tests bench
+	$(BIN)/ruff format extract flows tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf .kspyder dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""kspyder extract: manifests, dlt source builders, PII handling and sinks."""

@@ -1,0 +1,1 @@
+"""Deterministic demo data (people, ERP SQLite, cloud inventory) and the local demo REST API."""

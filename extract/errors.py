@@ -1,0 +1,41 @@
+"""Errors that name the file, the line and the key path, with secrets redacted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from extract.secrets import redact
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem at ``file:line key.path``."""
+
+    file: str
+    line: int
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = f" {self.key_path}" if self.key_path else ""
+        return redact(f"{where}{key}: {self.message}")
+
+
+class KspyderError(Exception):
+    """Base of every error kspyder raises on purpose; its text is already redacted."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class ConfigError(KspyderError):
+    """A manifest or pipeline file is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ExtractError(KspyderError):
+    """A source or model failed while extracting or loading."""

@@ -1,0 +1,244 @@
+"""The manifest schema, as typed pydantic models (exported to ``manifests/manifest.schema.json``).
+
+One YAML file per source. Short forms expand to long ones before validation (see
+``expand.py``): a column given as a bare PII strategy (``iban: drop``), a model given as
+``null``, a paginator given as its type name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SQL_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+Identifier = Annotated[str, StringConstraints(pattern=SQL_IDENTIFIER)]
+WriteDisposition = Literal["append", "replace", "merge"]
+PiiStrategy = Literal["drop", "hash", "mask", "redact", "keep"]
+ColumnType = Literal[
+    "text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "json", "binary"
+]
+SchemaContract = Literal["evolve", "freeze", "discard_row", "discard_value"]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Column(Strict):
+    """Hints for one column: type, nullability, description and PII class."""
+
+    type: ColumnType | None = None
+    nullable: bool | None = None
+    description: str | None = None
+    pii: PiiStrategy | None = Field(
+        default=None,
+        description="drop: never stored; hash: keyed HMAC pseudonym; mask: partial; "
+        "redact: constant; keep: stored as is (declared on purpose).",
+    )
+    path: str | None = Field(
+        default=None, description="Dotted path of a nested field (document targets)."
+    )
+
+
+class Incremental(Strict):
+    """Incremental loading by a cursor column or record field; dlt keeps the state."""
+
+    cursor: str = Field(description="Column (SQL) or record field (REST) that only grows.")
+    initial_value: Any = None
+    end_value: Any = None
+    param: str | None = Field(
+        default=None, description="REST: query parameter that receives the last cursor value."
+    )
+    lookback: int | None = Field(
+        default=None, ge=0, description="REST: seconds subtracted from the cursor sent."
+    )
+    row_order: Literal["asc", "desc"] | None = None
+
+
+class Index(Strict):
+    """A MongoDB index on a document model."""
+
+    keys: list[str]
+    unique: bool = False
+
+
+class ResponseAction(Strict):
+    """What to do with a response matched by status code or content."""
+
+    status_code: int | None = Field(default=None, ge=100, le=599)
+    content: str | None = None
+    action: Literal["ignore", "retry", "fail"]
+
+
+class Paginator(Strict):
+    """Pagination style. ``type`` selects a registered paginator; other keys tune it."""
+
+    type: str = Field(
+        description="offset, page_number, cursor, header_link, json_link, single_page, auto"
+    )
+    # offset / page_number
+    limit: int | None = Field(default=None, gt=0)
+    offset_param: str | None = None
+    limit_param: str | None = None
+    page_param: str | None = None
+    base_page: int | None = None
+    total_path: str | None = None
+    total_pages_path: str | None = None
+    # cursor / json_link
+    cursor_path: str | None = None
+    cursor_param: str | None = None
+    cursor_body_path: str | None = None
+    next_url_path: str | None = None
+    # stop rules
+    has_more_path: str | None = None
+    stop_after_empty_page: bool | None = None
+    max_pages: int | None = Field(default=None, gt=0)
+
+
+class Auth(Strict):
+    """Authentication. Secret values must be ``${ENV}`` references."""
+
+    type: Literal["bearer", "api_key", "basic", "oauth2_client_credentials"]
+    token: str | None = None
+    name: str | None = Field(default=None, description="api_key: header or parameter name")
+    location: Literal["header", "query"] | None = None
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+
+class RateLimit(Strict):
+    """A proactive request budget shared by every model of the source (token bucket)."""
+
+    requests_per_second: float | None = Field(default=None, gt=0)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    burst: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> RateLimit:
+        if (self.requests_per_second is None) == (self.requests_per_minute is None):
+            raise ValueError("give exactly one of requests_per_second, requests_per_minute")
+        return self
+
+
+class Retry(Strict):
+    """Retries with exponential backoff and jitter; ``Retry-After`` is honoured."""
+
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    backoff_factor: float = Field(default=0.5, ge=0)
+    max_delay: float = Field(default=60.0, gt=0)
+    statuses: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+
+
+class Client(Strict):
+    """REST client shared by the source's models."""
+
+    base_url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout: float = Field(default=30.0, gt=0)
+    verify: bool = True
+    auth: Auth | None = None
+    paginator: Paginator | None = None
+    rate_limit: RateLimit | None = None
+    retry: Retry = Field(default_factory=Retry)
+
+
+class Endpoint(Strict):
+    """REST endpoint of a model."""
+
+    path: str
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, Any] = Field(default_factory=dict)
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
+    data_selector: str | None = None
+    paginator: Paginator | None = None
+    response_actions: list[ResponseAction] = Field(default_factory=list)
+    concurrency: int = Field(default=1, ge=1, le=64)
+
+
+class Connection(Strict):
+    """SQL connection: any SQLAlchemy URL; passwords only through ``${ENV}``."""
+
+    url: str
+    chunk_size: int = Field(default=100_000, gt=0)
+    backend: Literal["pyarrow", "sqlalchemy", "connectorx", "pandas"] = "pyarrow"
+    schema_name: str | None = Field(default=None, alias="schema")
+
+
+class ModelDefaults(Strict):
+    """Settings every model of the source inherits (deep-merged)."""
+
+    write_disposition: WriteDisposition | None = None
+    primary_key: list[str] | None = None
+    incremental: Incremental | None = None
+    columns: dict[str, Column] = Field(default_factory=dict)
+    endpoint: dict[str, Any] | None = Field(
+        default=None, description="Endpoint settings merged into every model's endpoint"
+    )
+
+
+class Model(Strict):
+    """One table (or collection): where it comes from and how it lands."""
+
+    name: Identifier
+    description: str | None = None
+    # sql
+    table: str | None = None
+    query: str | None = None
+    # rest
+    endpoint: Endpoint | None = None
+    parent: str | None = None
+    include_from_parent: list[str] = Field(default_factory=list)
+    # common
+    primary_key: list[str] = Field(default_factory=list)
+    write_disposition: WriteDisposition = "append"
+    incremental: Incremental | None = None
+    columns: dict[str, Column] = Field(default_factory=dict)
+    indexes: list[Index] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _merge_needs_key(self) -> Model:
+        if self.write_disposition == "merge" and not self.primary_key:
+            raise ValueError("write_disposition 'merge' needs a primary_key")
+        if self.table and self.query:
+            raise ValueError("give either table or query, not both")
+        return self
+
+
+class Source(Strict):
+    """One source = one schema in the warehouse (or one MongoDB database)."""
+
+    name: Identifier
+    kind: Literal["sql", "rest"]
+    description: str | None = None
+    target: Literal["warehouse", "documents"] = "warehouse"
+    schema_contract: SchemaContract = "evolve"
+    schedule: str | None = Field(default=None, description="Cron for a per-source deployment")
+    enabled: bool = True
+    connection: Connection | None = None
+    client: Client | None = None
+    defaults: ModelDefaults = Field(default_factory=ModelDefaults)
+    models: dict[Identifier, Model]
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> Source:
+        if self.kind == "sql" and self.connection is None:
+            raise ValueError("kind 'sql' needs a connection")
+        if self.kind == "rest" and self.client is None:
+            raise ValueError("kind 'rest' needs a client")
+        return self
+
+    def pii_columns(self, strategy: str) -> dict[str, list[str]]:
+        """Column names per model carrying a given PII strategy."""
+        return {
+            m.name: [c for c, col in m.columns.items() if col.pii == strategy]
+            for m in self.models.values()
+        }

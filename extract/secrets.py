@@ -1,0 +1,131 @@
+"""Secret values: expand ``${ENV}`` references, remember what they resolved to, redact them.
+
+Every value that came from an environment reference in a secret position is registered, and
+``redact`` replaces it anywhere in a text (errors, logs, summaries). A logging filter
+applies it to every record of the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from typing import Any
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}")
+SECRET_KEYS = frozenset(
+    {"token", "password", "api_key", "client_secret", "secret", "key", "hmac_key"}
+)
+URL_KEYS = frozenset({"url", "base_url", "token_url", "uri"})
+MIN_SECRET_LEN = 4
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+class MissingEnv(KeyError):
+    """An ``${ENV}`` reference without default names an unset variable."""
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so ``redact`` hides it from now on."""
+    if value and len(value) >= MIN_SECRET_LEN:
+        with _lock:
+            _secrets.add(value)
+
+
+def register_env_secrets(*names: str) -> None:
+    """Register the values of environment variables known to hold secrets."""
+    for name in names:
+        register_secret(os.environ.get(name))
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret (longest first) and URL passwords by ``***``."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return re.sub(r"(://[^:/@\s]+:)[^@/\s]+@", r"\1***@", text)
+
+
+def expand(value: str, secret: bool = False) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; register the result when it is secret."""
+
+    def _sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        got = os.environ.get(name)
+        if got is None or got == "" and default is not None:
+            if default is None:
+                raise MissingEnv(name)
+            got = default
+        if secret:
+            register_secret(got)
+        return got
+
+    for _ in range(5):  # innermost references first: ${A:-${B}/x}
+        expanded = ENV_REF.sub(_sub, value)
+        if expanded == value:
+            break
+        value = expanded
+    return value
+
+
+def url_password(url: str) -> str | None:
+    """The password part of a URL, if any (``scheme://user:password@host``)."""
+    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:([^@/\s]+)@", url)
+    return match.group(1) if match else None
+
+
+def _expand_value(key: str, value: str) -> str:
+    result = expand(value, secret=key in SECRET_KEYS)
+    if key in URL_KEYS:
+        register_secret(url_password(result))
+    return result
+
+
+def expand_tree(data: Any) -> Any:
+    """Expand references in every string of a parsed YAML tree (returns a new tree)."""
+    if isinstance(data, dict):
+        return {
+            k: _expand_value(str(k), v) if isinstance(v, str) else expand_tree(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [expand_tree(v) for v in data]
+    if isinstance(data, str):
+        return expand(data)
+    return data
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that redacts registered secrets from every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is not ours to fix here
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to the root logger's handlers and to new records."""
+    flt = RedactingFilter()
+    root = logging.getLogger()
+    root.addFilter(flt)
+    for handler in root.handlers:
+        handler.addFilter(flt)
+    old_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old_factory(*args, **kwargs)
+        flt.filter(record)
+        return record
+
+    if not getattr(old_factory, "_kspyder", False):
+        factory._kspyder = True  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(factory)

@@ -1,0 +1,1 @@
+"""kspyder flows: Prefect flows, tasks and the command line."""

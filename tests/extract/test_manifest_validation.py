@@ -1,0 +1,294 @@
+"""Manifest validation as data: (manifest text, expected error) cases, one parametrized test."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from extract.errors import ConfigError
+from extract.manifest.loader import load_manifests, parse_source
+from extract.secrets import redact
+from tests.helpers import write_manifest
+
+GOOD = """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  customers:
+    primary_key: id
+    write_disposition: merge
+    columns:
+      iban: drop
+  orders: null
+"""
+
+INVALID: list[tuple[str, str, str]] = [
+    (
+        "bad_disposition",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  invoices:
+    primary_key: id
+    write_disposition: upsert
+""",
+        "bad_disposition.yml:7 models.invoices.write_disposition: 'upsert' is not one of "
+        "append, replace, merge",
+    ),
+    (
+        "merge_no_key",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  invoices:
+    write_disposition: merge
+""",
+        "merge_no_key.yml:5 models.invoices: write_disposition 'merge' needs a primary_key",
+    ),
+    (
+        "unknown_key",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+  chunksize: 10
+models:
+  a: {}
+""",
+        "unknown_key.yml:4 connection.chunksize: unknown key 'chunksize' (allowed: backend, "
+        "chunk_size, schema_name, url)",
+    ),
+    (
+        "unsafe_model",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  'x"; drop schema erp cascade; --': {}
+""",
+        "unsafe_model.yml:5 models.x\"; drop schema erp cascade; --: 'x\"; drop schema erp "
+        "cascade; --' is not a safe SQL identifier",
+    ),
+    (
+        "python_tag",
+        """\
+kind: sql
+connection:
+  url: !!python/object/apply:os.system ["echo pwned"]
+models:
+  a: {}
+""",
+        "python_tag.yml:3: unsafe or unknown YAML tag refused",
+    ),
+    (
+        "syntax",
+        "kind: sql\nmodels:\n  a: [1, 2\n",
+        "syntax.yml:4: YAML syntax error",
+    ),
+    (
+        "dup_model",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  a: {}
+  a: {}
+""",
+        "dup_model.yml:6 models.a: duplicate key 'a' (first at line 5)",
+    ),
+    (
+        "bad_pii",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  a:
+    columns:
+      email: encrypt
+""",
+        "bad_pii.yml:7 models.a.columns.email.pii: 'encrypt' is not one of drop, hash, mask, "
+        "redact, keep",
+    ),
+    (
+        "literal_password",
+        """\
+kind: sql
+connection:
+  url: postgresql://u:hunter2secret@db/x
+models:
+  a: {}
+""",
+        "literal_password.yml:3 connection.url: a password in a URL must be a ${ENV_VAR} reference",
+    ),
+    (
+        "missing_env",
+        """\
+kind: sql
+connection:
+  url: postgresql://u:${KSPYDER_TEST_UNSET_PASSWORD}@db/x
+models:
+  a: {}
+""",
+        "missing_env.yml:3 connection.url: environment variable KSPYDER_TEST_UNSET_PASSWORD "
+        "is not set",
+    ),
+    (
+        "wrong_type",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+  chunk_size: lots
+models:
+  a: {}
+""",
+        "wrong_type.yml:4 connection.chunk_size: Input should be a valid integer",
+    ),
+    (
+        "bad_kind",
+        """\
+kind: ftp
+models:
+  a: {}
+""",
+        "bad_kind.yml:1 kind: 'ftp' is not one of sql, rest",
+    ),
+    (
+        "name_mismatch",
+        """\
+name: other
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  a: {}
+""",
+        "name_mismatch.yml:1 name: 'other' must match the file name 'name_mismatch'",
+    ),
+    (
+        "table_and_query",
+        """\
+kind: sql
+connection:
+  url: sqlite:///x.db
+models:
+  a:
+    table: a
+    query: select 1
+""",
+        "table_and_query.yml:5 models.a: give either table or query, not both",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_manifest(manifests_dir: Path, name: str, text: str, expected: str) -> None:
+    path = manifests_dir / f"{name}.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        parse_source(path)
+    assert expected in str(info.value)
+
+
+def test_valid_manifest_expands_short_forms(manifests_dir: Path) -> None:
+    source = parse_source(write_manifest(manifests_dir, "erp", GOOD))
+    assert source.name == "erp"
+    assert source.models["customers"].primary_key == ["id"]
+    assert source.models["customers"].columns["iban"].pii == "drop"
+    assert source.models["orders"].write_disposition == "append"
+
+
+def test_defaults_deep_merge(manifests_dir: Path) -> None:
+    text = """\
+kind: sql
+connection: {url: "sqlite:///x.db"}
+defaults:
+  write_disposition: merge
+  primary_key: id
+  columns: {email: hash}
+models:
+  a: {columns: {phone: mask}}
+  b: {write_disposition: append, primary_key: code}
+"""
+    source = parse_source(write_manifest(manifests_dir, "s", text))
+    a, b = source.models["a"], source.models["b"]
+    assert a.write_disposition == "merge" and a.primary_key == ["id"]
+    assert {c: col.pii for c, col in a.columns.items()} == {"email": "hash", "phone": "mask"}
+    assert b.write_disposition == "append" and b.primary_key == ["code"]
+
+
+def test_loading_never_mutates_the_parsed_yaml(manifests_dir: Path) -> None:
+    from extract.manifest import loader
+
+    raw = yaml.safe_load(GOOD)
+    before = copy.deepcopy(raw)
+    loader._expand_short_forms(raw, "erp")
+    assert raw == before
+
+
+def test_duplicate_source_names_across_files(manifests_dir: Path) -> None:
+    write_manifest(manifests_dir, "a", GOOD)
+    (manifests_dir / "b.yaml").write_text("name: a\n" + GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_manifests(manifests_dir)
+    assert "b.yaml:1 name: 'a' must match the file name 'b'" in str(info.value)
+
+
+def test_env_reference_secret_is_redacted(
+    manifests_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KSPYDER_TEST_PG_PASSWORD", "s3ntinel-Passw0rd")
+    text = """\
+kind: sql
+connection:
+  url: postgresql://u:${KSPYDER_TEST_PG_PASSWORD}@db/x
+  chunk_size: -1
+models:
+  a: {}
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_source(write_manifest(manifests_dir, "s", text))
+    assert "s3ntinel-Passw0rd" not in str(info.value)
+    assert "connection.chunk_size" in str(info.value)
+    assert redact("x s3ntinel-Passw0rd y") == "x *** y"
+
+
+def test_env_default_and_nested_reference(
+    manifests_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KSPYDER_TEST_DIR", "/data")
+    text = """\
+kind: sql
+connection:
+  url: ${KSPYDER_TEST_UNSET_URL:-sqlite:///${KSPYDER_TEST_DIR}/erp.sqlite}
+models: [a, b]
+"""
+    source = parse_source(write_manifest(manifests_dir, "s", text))
+    assert source.connection is not None
+    assert source.connection.url == "sqlite:////data/erp.sqlite"
+    assert list(source.models) == ["a", "b"]
+
+
+def test_repository_manifests_are_valid() -> None:
+    from extract import project
+
+    sources = load_manifests(project.ROOT / "manifests")
+    assert "erp" in sources
+
+
+def test_committed_json_schema_is_current() -> None:
+    from extract import project
+    from extract.manifest.schema import schema_text
+
+    assert project.schema_file().read_text() == schema_text(), "run `kspyder schema`"
