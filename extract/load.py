@@ -18,6 +18,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from extract import project
+from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
 from extract.sources import build_source, select_models
@@ -62,6 +63,11 @@ def make_pipeline(source: Source, warehouse: Warehouse) -> dlt.Pipeline:
     """The dlt pipeline of a source, with local state checked against the destination."""
     name = _pipeline_name(source, warehouse)
     pipes = project.pipelines_dir()
+    # local load packages are temporary: plain files are faster to write and to COPY, and
+    # `--to json|csv` users expect readable files
+    dlt.config["normalize.data_writer.disable_compression"] = True
+    # every row, Arrow batches included, carries the load it came from (lineage, audits)
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     marker = pipes / name / MARKER
     if marker.exists() and marker.read_text() != warehouse.fingerprint:
         shutil.rmtree(pipes / name)  # destination changed: state must come from the new one
@@ -92,7 +98,7 @@ def _local_state_orphaned(pipeline: dlt.Pipeline) -> bool:
         return not client.has_dataset()
 
 
-def _units(source: Source, models: list[str]) -> list[list[str]]:
+def load_units(source: Source, models: list[str]) -> list[list[str]]:
     """Groups loaded together: a model with its descendants (REST parent/child)."""
     roots = [
         m for m in models if not source.models[m].parent or source.models[m].parent not in models
@@ -123,13 +129,14 @@ def extract_source(
 ) -> list[ModelResult]:
     """Extract and load the selected models of one source; one result per model."""
     selected = select_models(source, models)
-    pipeline = make_pipeline(source, warehouse)
     results: list[ModelResult] = []
-    for unit in _units(source, selected):
-        results += _run_unit(source, warehouse, pipeline, unit, full_refresh)
-        if on_model:
-            for result in results[-len(unit) :]:
-                on_model(result)
+    with source_lock(source.name):
+        pipeline = make_pipeline(source, warehouse)
+        for unit in load_units(source, selected):
+            results += _run_unit(source, warehouse, pipeline, unit, full_refresh)
+            if on_model:
+                for result in results[-len(unit) :]:
+                    on_model(result)
     return results
 
 
@@ -159,6 +166,7 @@ def _run_unit(
         ]
     duration = time.perf_counter() - started
     load_id = info.loads_ids[-1] if info.loads_ids else None
+    stats = _unit_stats(source)
     return [
         ModelResult(
             source.name,
@@ -171,9 +179,19 @@ def _run_unit(
             load_id=load_id,
             pii_dropped=len(source.pii_columns("drop").get(m, [])),
             pii_hashed=len(source.pii_columns("hash").get(m, [])),
+            extra=stats.get(m, {}),
         )
         for m in unit
     ]
+
+
+def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
+    """REST request/page/retry counters of the unit just run (empty for SQL)."""
+    if source.kind != "rest":
+        return {}
+    from extract.rest import rest_stats
+
+    return {m: dict(v) for m, v in rest_stats(source.name).items()}
 
 
 def _root_message(exc: BaseException) -> str:

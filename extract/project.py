@@ -75,3 +75,7 @@ def export_env() -> None:
 
     _os.environ.setdefault("KSPYDER_HOME", str(home()))
     _os.environ.setdefault("KSPYDER_DUCKDB_PATH", str(duckdb_path()))
+    # Prefect's local database lives with the rest of the expendable state, unless a
+    # Prefect server or profile is configured
+    if "PREFECT_API_URL" not in _os.environ:
+        _os.environ.setdefault("PREFECT_HOME", str(home() / "prefect"))

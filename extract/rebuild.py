@@ -7,6 +7,7 @@ import shutil
 import dlt
 
 from extract import project
+from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.warehouse import Warehouse
 
@@ -14,6 +15,11 @@ from extract.warehouse import Warehouse
 def drop_source(source: Source, warehouse: Warehouse) -> None:
     """Drop the source's schema (with dlt's bookkeeping tables) and its local pipeline."""
     name = project.pipeline_name(source.name)
+    with source_lock(source.name):
+        _drop(source, warehouse, name)
+
+
+def _drop(source: Source, warehouse: Warehouse, name: str) -> None:
     pipeline = dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(project.pipelines_dir()),

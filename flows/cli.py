@@ -101,6 +101,14 @@ def extract(
     results = []
     with report.progress(console) as tick:
         for source in selected.values():
+            if source.target == "documents" and not to:
+                from extract.documents import load_documents
+
+                done = load_documents(source, model or None, full_refresh)
+                for result in done:
+                    tick(result)
+                results += done
+                continue
             results += extract_source(source, target, model or None, full_refresh, on_model=tick)
     out.print(report.results_table(results, f"extract -> {target.display}"))
     failed = [r for r in results if r.status != "ok"]

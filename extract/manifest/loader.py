@@ -218,8 +218,12 @@ def _loc(loc: tuple[Any, ...]) -> KeyPath:
     )
 
 
-def parse_source(path: Path) -> Source:
-    """Load one manifest file into a validated ``Source`` or raise ``ConfigError``."""
+def parse_source(path: Path, validate_env: bool = True) -> Source:
+    """Load one manifest file into a validated ``Source`` or raise ``ConfigError``.
+
+    ``validate_env=False`` tolerates unset ``${ENV}`` references (for commands that only
+    read the structure, such as generating deployments or dbt sources).
+    """
     file = display_path(path)
     raw, lines = load_yaml(path, file)
     if not isinstance(raw, dict):
@@ -228,7 +232,8 @@ def parse_source(path: Path) -> Source:
     data = _expand_short_forms(raw, path.stem)
     env_issues: list[tuple[KeyPath, str]] = []
     data = _expand_env(data, (), env_issues)
-    issues += env_issues
+    if validate_env:
+        issues += env_issues
     if data.get("name") != path.stem and isinstance(data.get("name"), str):
         issues.append((("name",), f"'{data['name']}' must match the file name '{path.stem}'"))
     problems = [Problem(file, _line(lines, p), _dotted(p), m) for p, m in issues]
@@ -271,7 +276,9 @@ def manifest_files(directory: Path | None = None) -> list[Path]:
 
 
 def load_manifests(
-    directory: Path | None = None, only: Iterable[str] | None = None
+    directory: Path | None = None,
+    only: Iterable[str] | None = None,
+    validate_env: bool = True,
 ) -> dict[str, Source]:
     """Load every manifest; collect all problems across files before raising."""
     sources: dict[str, Source] = {}
@@ -297,7 +304,7 @@ def load_manifests(
         files = [f for f in files if f.stem in wanted]
     for path in files:
         try:
-            source = parse_source(path)
+            source = parse_source(path, validate_env)
         except ConfigError as exc:
             problems += exc.problems
             continue

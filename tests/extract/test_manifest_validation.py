@@ -75,7 +75,7 @@ connection:
 models:
   'x"; drop schema erp cascade; --': {}
 """,
-        "unsafe_model.yml:5 models.x\"; drop schema erp cascade; --: 'x\"; drop schema erp "
+        'unsafe_model.yml:5 models.x"; drop schema erp cascade; --: \'x"; drop schema erp '
         "cascade; --' is not a safe SQL identifier",
     ),
     (

@@ -1,0 +1,1 @@
+"""Benchmarks: run by hand (`make bench`), reported in docs/benchmarks.md."""

@@ -1,0 +1,199 @@
+"""Prefect flows: the full ``elt`` run and the one-shot activities, as thin wrappers.
+
+The work itself is in ``flows.stages`` (plain functions); tasks here add retries,
+timeouts, concurrency and logging. Tasks exchange references and counts, never rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from extract.errors import KspyderError
+from extract.load import load_units
+from extract.manifest.loader import load_manifests
+from extract.sources import select_models
+from extract.warehouse import resolve
+from flows import stages
+from flows.summary import RunSummary, markdown, write_ledger
+
+NETWORK_RETRIES = 2
+RETRY_DELAYS: list[float] = [5.0, 30.0]
+
+
+class ModelsFailed(KspyderError):
+    """Some models of a unit failed; carries every model's result for the summary."""
+
+    def __init__(self, results: list[dict[str, Any]]) -> None:
+        self.results = results
+        failed = [
+            f"{r['source']}.{r['model']}: {r['error']}" for r in results if r["status"] != "ok"
+        ]
+        super().__init__("; ".join(failed))
+
+
+@task(
+    name="extract-unit",
+    retries=NETWORK_RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    timeout_seconds=6 * 3600,
+    task_run_name="extract-{source_name}-{models}",
+)
+def extract_unit(
+    source_name: str, models: list[str], full_refresh: bool, warehouse_url: str | None
+) -> list[dict[str, Any]]:
+    """Extract and load models loaded together; raises (so Prefect retries) if one failed."""
+    results = stages.extract_stage(source_name, models, full_refresh, warehouse_url)
+    if any(r["status"] != "ok" for r in results):
+        raise ModelsFailed(results)
+    return results
+
+
+@task(name="extract-source", task_run_name="extract-{source_name}")
+def extract_source_task(
+    source_name: str, full_refresh: bool, warehouse_url: str | None, retries: int
+) -> list[dict[str, Any]]:
+    """All models of a source, unit by unit; a failed unit does not stop the next one."""
+    logger = get_run_logger()
+    source = load_manifests(only=[source_name])[source_name]
+    results: list[dict[str, Any]] = []
+    unit_task = extract_unit.with_options(retries=retries)
+    for unit in load_units(source, select_models(source, None)):
+        try:
+            done = unit_task(source_name, unit, full_refresh, warehouse_url)
+        except ModelsFailed as exc:
+            done = exc.results
+        except Exception as exc:  # the source itself failed (lock, connection, config)
+            done = [
+                {
+                    "source": source_name,
+                    "model": m,
+                    "status": "failed",
+                    "rows": 0,
+                    "duration_s": 0.0,
+                    "error": str(exc),
+                }
+                for m in unit
+            ]
+        for r in done:
+            logger.info(
+                "extract %s.%s: %s, %s rows in %.1fs",
+                r["source"],
+                r["model"],
+                r["status"],
+                r["rows"],
+                r["duration_s"],
+            )
+        results += done
+    return results
+
+
+@task(name="dbt-build", retries=1, retry_delay_seconds=10, timeout_seconds=3 * 3600)
+def transform_task(
+    select: list[str] | None, warehouse_url: str | None, full_refresh: bool
+) -> dict[str, Any]:
+    """``dbt build`` on the warehouse."""
+    result = stages.transform_stage(select, warehouse_url, full_refresh)
+    get_run_logger().info(
+        "dbt build: %s, %s models, %s tests passed, %s failed",
+        result["status"],
+        result["models_built"],
+        result["tests_passed"],
+        result["tests_failed"],
+    )
+    return result
+
+
+@task(name="aggregate", retries=1, retry_delay_seconds=5, task_run_name="aggregate-{name}")
+def aggregate_task(name: str, params: dict[str, str] | None) -> dict[str, Any]:
+    """One Mongo aggregation pipeline and its outputs."""
+    result = stages.aggregate_stage(name, params)
+    get_run_logger().info("aggregate %s: %s -> %s", name, result["status"], result["outputs"])
+    return result
+
+
+@task(name="summary")
+def summary_task(summary: RunSummary, warehouse_url: str | None) -> dict[str, Any]:
+    """Record the summary as a Prefect artifact and in the warehouse ledger."""
+    create_markdown_artifact(
+        key="kspyder-run-summary", markdown=markdown(summary), description="kspyder run summary"
+    )
+    written = write_ledger(summary, resolve(warehouse_url))
+    get_run_logger().info("ledger: %s rows appended to kspyder_meta._kspyder_runs", written)
+    return summary.as_dict()
+
+
+@flow(name="elt", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)  # type: ignore[arg-type]
+def elt(
+    sources: list[str] | None = None,
+    full_refresh: bool = False,
+    dbt_select: list[str] | None = None,
+    pipelines: list[str] | None = None,
+    warehouse_url: str | None = None,
+    skip_transform: bool = False,
+    skip_aggregate: bool = False,
+    retries: int = NETWORK_RETRIES,
+    params: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Extract every source (concurrently), then dbt build, then aggregations, then summary."""
+    summary = RunSummary(run_id=uuid.uuid4().hex[:12])
+    names = stages.source_names(sources)
+    futures = [
+        extract_source_task.submit(name, full_refresh, warehouse_url, retries) for name in names
+    ]
+    for future in futures:
+        summary.models += future.result()
+    if not skip_transform:
+        try:
+            summary.transform = transform_task(dbt_select, warehouse_url, full_refresh)
+        except Exception as exc:
+            summary.transform = stages.TransformResult(
+                status="failed", failures=[str(exc)]
+            ).as_dict()
+    if not skip_aggregate:
+        agg = [aggregate_task.submit(n, params) for n in stages.pipeline_names(pipelines)]
+        summary.aggregates = [f.result() for f in agg]
+    summary.finish()
+    return summary_task(summary, warehouse_url)
+
+
+@flow(name="extract-source")
+def extract_flow(
+    source: str, full_refresh: bool = False, warehouse_url: str | None = None
+) -> list[dict[str, Any]]:
+    """One source alone (what a per-source schedule runs)."""
+    return extract_source_task(source, full_refresh, warehouse_url, NETWORK_RETRIES)
+
+
+@flow(name="transform")
+def transform_flow(
+    select: list[str] | None = None, warehouse_url: str | None = None, full_refresh: bool = False
+) -> dict[str, Any]:
+    """dbt build alone."""
+    return transform_task(select, warehouse_url, full_refresh)
+
+
+@flow(name="aggregate")
+def aggregate_flow(
+    pipelines: list[str] | None = None, params: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The aggregation pipelines alone."""
+    return [aggregate_task(n, params) for n in stages.pipeline_names(pipelines)]
+
+
+@flow(name="rebuild")
+def rebuild_flow(
+    sources: list[str] | None = None, warehouse_url: str | None = None
+) -> dict[str, Any]:
+    """Drop and reload sources from scratch, then rebuild dbt models."""
+    from extract.rebuild import drop_source
+
+    for name, source in load_manifests(only=sources or None).items():
+        if source.target == "warehouse":
+            drop_source(source, resolve(warehouse_url))
+        get_run_logger().info("dropped %s", name)
+    return elt.fn(sources=sources, full_refresh=True, warehouse_url=warehouse_url)

@@ -1,0 +1,137 @@
+"""The stage functions every flow and command calls: plain Python, no Prefect.
+
+Each takes and returns references and counts (source names, model results, output paths),
+never rows, so Prefect can persist task results safely. Calling them directly (without
+Prefect) is how the orchestration overhead is measured in ``bench/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from extract.load import ModelResult
+from extract.manifest.loader import load_manifests
+from extract.manifest.typing import Source
+from extract.warehouse import resolve
+
+
+@dataclass
+class TransformResult:
+    """What dbt did: models built, tests passed/failed, failures by node."""
+
+    status: str = "ok"
+    models_built: int = 0
+    tests_passed: int = 0
+    tests_failed: int = 0
+    duration_s: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict, for JSON and Prefect results."""
+        return asdict(self)
+
+
+@dataclass
+class AggregateResult:
+    """One aggregation pipeline run: its outputs, or its error."""
+
+    pipeline: str
+    status: str = "ok"
+    outputs: list[str] = field(default_factory=list)
+    rows: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict, for JSON and Prefect results."""
+        return asdict(self)
+
+
+def source_names(only: list[str] | None = None) -> list[str]:
+    """Enabled sources (validated), in manifest order."""
+    return [name for name, s in load_manifests(only=only or None).items() if s.enabled]
+
+
+def _mask_counts(source: Source, model: str) -> int:
+    cols = source.models[model].columns.values()
+    return sum(1 for c in cols if c.pii in ("mask", "redact"))
+
+
+def extract_stage(
+    source_name: str,
+    models: list[str] | None = None,
+    full_refresh: bool = False,
+    warehouse_url: str | None = None,
+) -> list[dict[str, Any]]:
+    """Extract and load one source (warehouse or documents); one result dict per model."""
+    source = load_manifests(only=[source_name])[source_name]
+    if source.target == "documents":
+        from extract.documents import load_documents
+
+        results: list[ModelResult] = load_documents(source, models, full_refresh)
+    else:
+        from extract.load import extract_source
+
+        results = extract_source(source, resolve(warehouse_url), models, full_refresh)
+    out = []
+    for r in results:
+        row = r.as_dict()
+        row["pii_masked"] = _mask_counts(source, r.model)
+        row.update(row.pop("extra", {}) or {})
+        out.append(row)
+    return out
+
+
+def transform_stage(
+    select: list[str] | None = None,
+    warehouse_url: str | None = None,
+    full_refresh: bool = False,
+) -> dict[str, Any]:
+    """``dbt build`` (optionally a selection) on the warehouse; counts and failures."""
+    from extract.dbt.runner import run_dbt
+
+    args = ["build"]
+    if select:
+        args += ["--select", *select]
+    if full_refresh:
+        args.append("--full-refresh")
+    result = run_dbt(args, resolve(warehouse_url))
+    return TransformResult(
+        status="ok" if result.success else "failed",
+        models_built=len(result.models),
+        tests_passed=result.tests_passed,
+        tests_failed=result.tests_failed + result.tests_errored,
+        duration_s=result.elapsed_s,
+        failures=list(result.failures),
+    ).as_dict()
+
+
+def aggregate_stage(name: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one Mongo aggregation pipeline and write its outputs."""
+    import time
+
+    from extract.aggregate import run_pipeline
+
+    started = time.perf_counter()
+    try:
+        outputs = run_pipeline(name, params or {})
+    except Exception as exc:  # reported in the summary, the other pipelines still run
+        from extract.secrets import redact
+
+        return AggregateResult(
+            name, "failed", duration_s=time.perf_counter() - started, error=redact(str(exc))
+        ).as_dict()
+    return AggregateResult(
+        name, outputs=[str(p) for p in outputs], duration_s=time.perf_counter() - started
+    ).as_dict()
+
+
+def pipeline_names(only: list[str] | None = None) -> list[str]:
+    """Names of the aggregation pipelines to run (all when ``only`` is empty)."""
+    try:
+        from extract.aggregate import load_pipelines
+    except ImportError:
+        return []
+    names = list(load_pipelines())
+    return [n for n in names if not only or n in only]
