@@ -38,6 +38,9 @@ models:
 """
 
 
+GHOSTS = "  ghosts:\n    table: no_such_table\n    write_disposition: append\n"
+
+
 @pytest.fixture(scope="module")
 def harness() -> Iterator[None]:
     """One temporary Prefect API for the whole module (its start-up is the slow part)."""
