@@ -13,7 +13,8 @@ import re
 import threading
 from typing import Any
 
-ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_KEYS = frozenset(
     {"token", "password", "api_key", "client_secret", "secret", "key", "hmac_key"}
 )
@@ -49,26 +50,54 @@ def redact(text: str) -> str:
     return re.sub(r"(://[^:/@\s]+:)[^@/\s]+@", r"\1***@", text)
 
 
-def expand(value: str, secret: bool = False) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; register the result when it is secret."""
+def _closing(text: str, start: int) -> int:
+    """Index of the ``}`` closing the reference whose body starts at ``start``."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
 
-    def _sub(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+
+def expand(value: str, secret: bool = False) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` (defaults may nest references).
+
+    A default is expanded only when its variable is unset or empty; a result in a secret
+    position is registered for redaction.
+    """
+    out: list[str] = []
+    i = 0
+    while True:
+        j = value.find("${", i)
+        if j < 0:
+            out.append(value[i:])
+            break
+        out.append(value[i:j])
+        end = _closing(value, j + 2)
+        match = _NAME.match(value, j + 2)
+        if end < 0 or match is None:
+            out.append(value[j:])
+            break
+        name, rest = match.group(0), value[match.end() : end]
         got = os.environ.get(name)
-        if got is None or got == "" and default is not None:
-            if default is None:
+        if not got:
+            if rest.startswith(":-"):
+                got = expand(rest[2:], secret)
+            elif got is None:
                 raise MissingEnv(name)
-            got = default
         if secret:
             register_secret(got)
-        return got
-
-    for _ in range(5):  # innermost references first: ${A:-${B}/x}
-        expanded = ENV_REF.sub(_sub, value)
-        if expanded == value:
-            break
-        value = expanded
-    return value
+        out.append(got or "")
+        i = end + 1
+    return "".join(out)
 
 
 def url_password(url: str) -> str | None:

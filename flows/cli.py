@@ -104,10 +104,7 @@ def extract(
             if source.target == "documents" and not to:
                 from extract.documents import load_documents
 
-                done = load_documents(source, model or None, full_refresh)
-                for result in done:
-                    tick(result)
-                results += done
+                results += load_documents(source, model or None, full_refresh, on_model=tick)
                 continue
             results += extract_source(source, target, model or None, full_refresh, on_model=tick)
     out.print(report.results_table(results, f"extract -> {target.display}"))

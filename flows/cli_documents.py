@@ -34,16 +34,6 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
     return params
 
 
-def _params_for(declared: dict[str, list[str]], given: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Each pipeline gets the given parameters it declares; one nobody declares is an error."""
-    unused = [p for p in given if not any(p in names for names in declared.values())]
-    if unused:
-        raise KspyderError(
-            f"parameter(s) {', '.join(unused)} not declared by {', '.join(declared)}"
-        )
-    return {n: {k: v for k, v in given.items() if k in names} for n, names in declared.items()}
-
-
 @app.command()
 def aggregate(
     names: NamesArg = None,
@@ -75,7 +65,7 @@ def aggregate(
             return
         if test:
             raise typer.Exit(_run_tests([pipelines[n] for n in selected]))
-        per_pipeline = _params_for({n: list(pipelines[n].params) for n in selected}, given)
+        per_pipeline = agg.split_params({n: pipelines[n] for n in selected}, given)
         for name in selected:
             for where in agg.run_pipeline(name, per_pipeline[name]):
                 out.print(f"{name} -> {where}", highlight=False, soft_wrap=True)

@@ -34,12 +34,16 @@ def transform(
         bool, typer.Option(help="Rebuild incremental models from scratch")
     ] = False,
 ) -> None:
-    """Build the dbt project (models, seeds, data and unit tests); exit 1 on any failure."""
+    """Build the dbt project (models, seeds, data and unit tests); exit 1 on any failure.
+
+    With --select, tests run only when all their parents are built (dbt's "buildable"
+    indirect selection), so a relationship test never fails on a mart not selected.
+    """
     from extract.dbt.runner import run_dbt
 
     args = ["build"]
     if select:
-        args += ["--select", *select]
+        args += ["--select", *select, "--indirect-selection", "buildable"]
     if full_refresh:
         args.append("--full-refresh")
     try:

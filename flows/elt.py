@@ -155,7 +155,8 @@ def elt(
                 status="failed", failures=[str(exc)]
             ).as_dict()
     if not skip_aggregate:
-        agg = [aggregate_task.submit(n, params) for n in stages.pipeline_names(pipelines)]
+        shares = stages.pipeline_params(stages.pipeline_names(pipelines), params or {})
+        agg = [aggregate_task.submit(n, p) for n, p in shares.items()]
         summary.aggregates = [f.result() for f in agg]
     summary.finish()
     return summary_task(summary, warehouse_url)
@@ -182,7 +183,8 @@ def aggregate_flow(
     pipelines: list[str] | None = None, params: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """The aggregation pipelines alone."""
-    return [aggregate_task(n, params) for n in stages.pipeline_names(pipelines)]
+    shares = stages.pipeline_params(stages.pipeline_names(pipelines), params or {})
+    return [aggregate_task(n, p) for n, p in shares.items()]
 
 
 @flow(name="rebuild")

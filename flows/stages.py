@@ -135,3 +135,13 @@ def pipeline_names(only: list[str] | None = None) -> list[str]:
         return []
     names = list(load_pipelines())
     return [n for n in names if not only or n in only]
+
+
+def pipeline_params(names: list[str], params: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each pipeline's share of the run's ``--param`` values (the ones it declares)."""
+    if not names:
+        return {}
+    from extract.aggregate import load_pipelines, split_params
+
+    pipelines = {n: p for n, p in load_pipelines().items() if n in names}
+    return {n: dict(v) for n, v in split_params(pipelines, params).items()}

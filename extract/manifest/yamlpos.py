@@ -66,6 +66,8 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Any, dict[KeyPath
         raise ConfigError(
             [Problem(file, line, "", f"unsafe or unknown YAML tag refused: {exc.problem}")]
         ) from None
+    except ValueError as exc:  # a value YAML recognises but cannot build, e.g. 2025-13-01
+        raise ConfigError([Problem(file, 0, "", f"invalid YAML value: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0

@@ -280,11 +280,15 @@ models: [a, b]
     assert list(source.models) == ["a", "b"]
 
 
-def test_repository_manifests_are_valid() -> None:
+def test_repository_manifests_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     from extract import project
 
+    monkeypatch.setenv("CRM_API_TOKEN", "a-token-for-validation")
     sources = load_manifests(project.ROOT / "manifests")
-    assert "erp" in sources
+    assert set(sources) >= {"erp", "crm", "cloud"}
+    monkeypatch.delenv("CRM_API_TOKEN")
+    with pytest.raises(ConfigError, match=r"crm.yml:\d+ client.auth.token: environment variable"):
+        load_manifests(project.ROOT / "manifests")
 
 
 def test_committed_json_schema_is_current() -> None:

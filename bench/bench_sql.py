@@ -1,0 +1,167 @@
+"""SQL benchmarks: PostgreSQL table -> PostgreSQL warehouse (case 1), -> DuckDB (case 2),
+and scale (case 3).
+
+    python -m bench.bench_sql --case pg --rows 1000000 --repeats 3
+    python -m bench.bench_sql --case duckdb --rows 1000000
+    python -m bench.bench_sql --case scale --sizes 1000000,3000000,10000000
+
+Contenders run alternately in fresh processes; wall time and peak RSS are measured per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import BIN, ROOT, Contender, run_alternating
+
+PSQL = "psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q"
+SRC_DB = "kspyder_bench_src"
+WH_DB = "kspyder_bench_wh"
+SRC_URL = f"postgresql://postgres@127.0.0.1:5432/{SRC_DB}"
+WH_URL = f"postgresql://postgres@127.0.0.1:5432/{WH_DB}"
+COLUMNS = (
+    "id bigint, customer_id int, amount numeric(12,2), price double precision, qty int, "
+    "status text, note text, created_at timestamptz, updated_at timestamp, flag bool"
+)
+
+
+def psql(db: str, sql: str) -> None:
+    """Run SQL with psql against a local database."""
+    subprocess.run(f'{PSQL} -d {db} -c "{sql}"', shell=True, check=True, capture_output=True)
+
+
+def make_source(rows: int, table: str = "bench_rows") -> None:
+    """(Re)create the source and warehouse databases and a ``rows``-row, 10-column table."""
+    for db in (SRC_DB, WH_DB):
+        psql("postgres", f"drop database if exists {db} with (force)")
+        psql("postgres", f"create database {db}")
+    psql(
+        SRC_DB,
+        f"create table {table} as select g::bigint as id, (g % 50000)::int as customer_id, "
+        "round((random()*1000)::numeric, 2) as amount, random()*100 as price, "
+        "(g % 17)::int as qty, (array['new','paid','shipped','cancelled'])[1 + g % 4] as status, "
+        "md5(g::text) as note, now() - (g || ' seconds')::interval as created_at, "
+        "(timestamp '2024-01-01' + (g || ' seconds')::interval) as updated_at, "
+        f"(g % 3 = 0) as flag from generate_series(1, {rows}) g; "
+        f"alter table {table} add primary key (id); analyze {table};",
+    )
+
+
+def kspyder_contender(name: str, warehouse: str, home: Path) -> Contender:
+    """kspyder's CLI on bench/manifests/bench.yml, with a clean local state each run."""
+    env = {
+        "KSPYDER_HOME": str(home),
+        "KSPYDER_MANIFESTS": str(ROOT / "bench" / "manifests"),
+        "BENCH_SOURCE_URL": SRC_URL,
+    }
+    return Contender(
+        name,
+        f"{BIN}/kspyder extract bench --warehouse {warehouse}",
+        setup=f"rm -rf {home}",
+        env=env,
+    )
+
+
+def case_pg(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
+    """Case 1: PostgreSQL -> PostgreSQL warehouse."""
+    home = Path(tempfile.mkdtemp(prefix="kbench_"))
+    copy_setup = (
+        f"{PSQL} -d {WH_DB} -c 'drop schema if exists pipe cascade; create schema pipe; "
+        f"create table pipe.bench_rows ({COLUMNS})'"
+    )
+    pipe = (
+        f"{PSQL} -d {SRC_DB} -c '\\copy bench_rows to stdout' | "
+        f"{PSQL} -d {WH_DB} -c '\\copy pipe.bench_rows from stdin'"
+    )
+    py = f"{sys.executable} -m bench.contenders"
+    env = {"BENCH_SOURCE_URL": SRC_URL, "BENCH_WH_URL": WH_URL, "PYTHONPATH": str(ROOT)}
+    all_contenders = {
+        "copy_pipe": Contender("copy_pipe", pipe, setup=copy_setup),
+        "kspyder": kspyder_contender("kspyder", WH_URL, home),
+        "pandas": Contender("pandas", f"{py} pandas", env=env),
+        "dlt_stock": Contender("dlt_stock", f"{py} dlt_stock", env=env),
+        "dlt_tuned": Contender("dlt_tuned", f"{py} dlt_tuned", env=env),
+    }
+    chosen = [all_contenders[c] for c in contenders]
+    run_alternating(chosen, repeats)
+    shutil.rmtree(home, ignore_errors=True)
+    return chosen
+
+
+def case_duckdb(rows: int, repeats: int) -> list[Contender]:
+    """Case 2: PostgreSQL -> DuckDB, against direct Arrow ingestion."""
+    home = Path(tempfile.mkdtemp(prefix="kbench_"))
+    target = home.parent / f"{home.name}_direct.duckdb"
+    env = {"BENCH_SOURCE_URL": SRC_URL, "BENCH_DUCKDB": str(target), "PYTHONPATH": str(ROOT)}
+    chosen = [
+        Contender(
+            "arrow_direct",
+            f"{sys.executable} -m bench.contenders arrow_duckdb",
+            setup=f"rm -f {target}",
+            env=env,
+        ),
+        kspyder_contender("kspyder", f"duckdb:///{home}/wh.duckdb", home),
+    ]
+    run_alternating(chosen, repeats)
+    shutil.rmtree(home, ignore_errors=True)
+    target.unlink(missing_ok=True)
+    return chosen
+
+
+def summarize(contenders: list[Contender], rows: int) -> list[dict[str, Any]]:
+    """Median wall time, rows/s and peak RSS per contender."""
+    return [
+        {
+            "contender": c.name,
+            "rows": rows,
+            "median_s": round(c.median(), 2),
+            "rows_per_s": round(rows / c.median()) if c.median() == c.median() else None,
+            "peak_rss_mb": round(c.peak_mb()),
+            "runs": [round(s.wall_s, 2) for s in c.samples],
+            "ok": all(s.ok for s in c.samples),
+        }
+        for c in contenders
+    ]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run one case and print/return its JSON results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", choices=["pg", "duckdb", "scale"], default="pg")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sizes", default="1000000,3000000,10000000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--contenders", default="copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned"
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    result: dict[str, Any] = {"case": args.case}
+    if args.case == "pg":
+        make_source(args.rows)
+        result["results"] = summarize(
+            case_pg(args.rows, args.repeats, args.contenders.split(",")), args.rows
+        )
+    elif args.case == "duckdb":
+        make_source(args.rows)
+        result["results"] = summarize(case_duckdb(args.rows, args.repeats), args.rows)
+    else:
+        rows_out = []
+        for size in [int(s) for s in args.sizes.split(",")]:
+            make_source(size)
+            rows_out += summarize(case_pg(size, args.repeats, ["copy_pipe", "kspyder"]), size)
+        result["results"] = rows_out
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Load ``target: documents`` sources into MongoDB, one database per source, documents whole.
+
+Each model's dlt resource from ``build_source`` (pagination, auth, throttling, retries,
+incremental and extract-time PII already applied) is iterated directly and written with
+``extract.mongo``: merge -> upserts keyed on the primary key, append -> inserts,
+replace -> a temporary collection renamed over the old one when complete.
+
+Why not a dlt pipeline with a custom destination: dlt's normalizer would rename keys to
+snake_case, infer types (ISO strings become timestamps) and drop null fields, and it commits
+the incremental state before the sink has written. Here dlt's incremental state is injected
+from the ``_kspyder_state`` collection of the same database and saved back only after every
+document of the model is written. State lives beside the data (as dlt keeps it in its
+destination): a dropped database starts again from the initial values, and a failed model
+keeps its old cursor, so its rerun fetches the same records again (merge upserts them;
+append may then hold some twice). Schema contracts do not apply: documents are schemaless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from dlt.common import json as dlt_json
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import StateInjectableContext
+from dlt.extract.items import DataItemWithMeta
+
+from extract import mongo
+from extract.errors import KspyderError
+from extract.load import ModelResult
+from extract.locks import source_lock
+from extract.manifest.typing import Model, Source
+from extract.secrets import redact
+from extract.sources import build_source, select_models
+
+STATE_COLLECTION = "_kspyder_state"
+
+
+def load_documents(
+    source: Source,
+    models: list[str] | None = None,
+    full_refresh: bool = False,
+    on_model: Callable[[ModelResult], None] | None = None,
+) -> list[ModelResult]:
+    """Load the selected models of a documents source into its MongoDB database.
+
+    One result per model; a failing model is reported and the others still load.
+    ``full_refresh`` drops each model's collection and incremental state first.
+    """
+    if source.target != "documents":
+        raise KspyderError(f"source '{source.name}' has target '{source.target}', not documents")
+    results = []
+    with source_lock(source.name):  # one writer per database (and per embedded file)
+        for name in select_models(source, models):
+            result = _load_model(source, source.models[name], full_refresh)
+            results.append(result)
+            if on_model:
+                on_model(result)
+    return results
+
+
+def database_name(source: Source) -> str:
+    """The MongoDB database of a source: its name."""
+    return source.name
+
+
+def _load_model(source: Source, model: Model, full_refresh: bool) -> ModelResult:
+    started = time.perf_counter()
+    db = database_name(source)
+    result = ModelResult(source.name, model.name, destination=mongo.describe(), dataset=db)
+    try:
+        if full_refresh:
+            mongo.drop_collection(db, model.name)
+            save_state(db, model.name, {})
+        state = read_state(db, model.name)
+        resource = build_source(source, [model.name]).resources[model.name]
+        with _injected(state):
+            counts = _write(db, model, documents(resource))
+        save_state(db, model.name, state)
+    except Exception as exc:  # one model failing must not stop the others
+        result.status, result.error = "failed", redact(_cause(exc))
+    else:
+        result.rows = counts.pop("rows")
+        result.extra = counts | _request_counts(source, model.name)
+        result.pii_dropped = len(source.pii_columns("drop").get(model.name, []))
+        result.pii_hashed = len(source.pii_columns("hash").get(model.name, []))
+    finally:
+        mongo.flush(db)
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _write(db: str, model: Model, docs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    if model.write_disposition == "replace":
+        rows = mongo.replace_collection(db, model.name, docs, model.primary_key, model.indexes)
+        return {"rows": rows}
+    mongo.ensure_indexes(db, model.name, model.indexes)
+    if model.write_disposition == "merge":
+        counts = mongo.bulk_upsert(db, model.name, docs, model.primary_key)
+        return {"rows": counts["inserted"] + counts["replaced"], **counts}
+    return {"rows": mongo.insert(db, model.name, docs)}
+
+
+def _request_counts(source: Source, model: str) -> dict[str, int]:
+    """REST counters of the model (requests, pages, retries, records), read before the next
+    model's build resets them."""
+    if source.kind != "rest":
+        return {}
+    from extract.rest import rest_stats
+
+    return rest_stats(source.name).get(model, {})
+
+
+def documents(items: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """Records of a resource as dicts: pages flattened, Arrow tables turned into rows."""
+    for item in items:
+        if isinstance(item, DataItemWithMeta):
+            item = item.data
+        if isinstance(item, pa.Table | pa.RecordBatch):
+            item = item.to_pylist()
+        for record in item if isinstance(item, list) else [item]:
+            if not isinstance(record, Mapping):
+                raise KspyderError(f"a document must be a mapping, got {type(record).__name__}")
+            yield dict(record)
+
+
+# -- incremental state ---------------------------------------------------------------------------
+@contextmanager
+def _injected(state: dict[str, Any]) -> Iterator[None]:
+    """Make ``state`` the writable dlt pipeline state seen by the resource's incremental."""
+    with Container().injectable_context(StateInjectableContext(state=state)):  # type: ignore[arg-type]
+        yield
+
+
+def read_state(db: str, model: str) -> dict[str, Any]:
+    """The dlt state saved after the model's last complete load (empty at first)."""
+    found = mongo.read_document(db, STATE_COLLECTION, model)
+    state = dlt_json.typed_loads(found["state"]) if found else {}
+    return state if isinstance(state, dict) else {}
+
+
+def save_state(db: str, model: str, state: Mapping[str, Any]) -> None:
+    """Store the model's dlt state (typed JSON keeps dates and decimals) beside its data."""
+    doc = {
+        "_id": model,
+        "state": dlt_json.typed_dumps(dict(state)),
+        "updated_at": datetime.now(UTC).isoformat(),
+    }
+    mongo.bulk_upsert(db, STATE_COLLECTION, [doc], ["_id"])
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost message of an exception chain (dlt wraps resource errors)."""
+    inner = exc
+    while (nxt := inner.__cause__ or inner.__context__) is not None:
+        inner = nxt
+    text = f"{type(inner).__name__}: {inner}"
+    return text if inner is exc else f"{type(exc).__name__}: {text}"

@@ -1,0 +1,72 @@
+"""Fixtures for document tests: a fake REST builder and the demo cloud data in Mongo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import dlt
+import pytest
+from dlt.common.schema import Schema
+from dlt.extract.source import DltSource
+
+from extract import mongo, sources
+from extract.demo import cloud
+from extract.manifest.typing import Source
+
+Rows = Callable[[], Iterable[Any]]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients() -> Iterator[None]:
+    """Each test starts without cached Mongo clients (its KSPYDER_HOME is new anyway)."""
+    yield
+    mongo.close()
+
+
+@pytest.fixture
+def fake_rest(monkeypatch: pytest.MonkeyPatch) -> dict[str, Rows]:
+    """Replace the REST builder: each model yields what ``rows[model]()`` yields.
+
+    Models keep their manifest incremental (a dlt ``incremental`` on the cursor field), and
+    the generic hints and extract-time PII of ``build_source`` still apply.
+    """
+    rows: dict[str, Rows] = {}
+
+    def build(source: Source, models: list[str] | None) -> DltSource:
+        resources = [_resource(source, name, rows) for name in models or list(source.models)]
+        return DltSource(Schema(source.name), source.name, resources)
+
+    monkeypatch.setitem(sources._builders, "rest", build)
+    return rows
+
+
+def _resource(source: Source, name: str, rows: dict[str, Rows]) -> Any:
+    spec = source.models[name].incremental
+    if spec is None:
+
+        def plain() -> Iterator[Any]:
+            yield from rows[name]()
+
+        return dlt.resource(plain, name=name)
+
+    cursor = dlt.sources.incremental(spec.cursor, initial_value=spec.initial_value)
+
+    def incremental(updated: Any = cursor) -> Iterator[Any]:
+        yield from rows[name]()
+
+    return dlt.resource(incremental, name=name)
+
+
+@pytest.fixture
+def demo_cloud() -> dict[str, list[dict[str, Any]]]:
+    """The full demo cloud inventory, upserted into the embedded database ``cloud``."""
+    data = {
+        "subscriptions": cloud.subscriptions(),
+        "virtual_networks": cloud.virtual_networks(),
+        "vms": cloud.vms(),
+        "costs": cloud.costs(),
+    }
+    for name, docs in data.items():
+        mongo.bulk_upsert("cloud", name, docs, ["id"])
+    return data

@@ -1,0 +1,126 @@
+"""End to end: demo API -> manifests/cloud.yml -> MongoDB -> the three pipelines, via the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import flows.cli  # noqa: F401  (registers the core commands)
+import flows.cli_documents  # noqa: F401
+from extract import mongo
+from extract.demo import cloud
+from extract.demo.api import DemoApi, serve_demo_api
+from extract.project import ROOT
+from flows.cli_app import app
+from tests.mongo.test_demo_pipelines import costs_by, routes, vms_by
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cloud_api(manifests_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoApi]:
+    """The demo API on loopback, with manifests/cloud.yml pointed at it."""
+    shutil.copy(ROOT / "manifests" / "cloud.yml", manifests_dir / "cloud.yml")
+    with serve_demo_api(rate_per_second=None) as api:
+        monkeypatch.setenv("CLOUD_API_URL", api.base_url)
+        monkeypatch.setenv("CLOUD_API_TOKEN", api.token)
+        monkeypatch.setenv("CRM_API_TOKEN", api.token)  # the manifest's nested fallback
+        yield api
+
+
+def _invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _written(output: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, where in re.findall(r"^(\w+) -> (.+)$", output, re.M):
+        found.setdefault(name, []).append(where)
+    return found
+
+
+def test_cloud_documents_load_and_aggregate(cloud_api: DemoApi) -> None:
+    expected = {
+        "subscriptions": cloud.subscriptions(),
+        "virtual_networks": cloud.virtual_networks(),
+        "vms": cloud.vms(),
+        "costs": cloud.costs(),
+    }
+    first = _invoke("documents", "load", "cloud")
+    assert first.exit_code == 0, first.output
+    counts = {name: len(docs) for name, docs in expected.items()}
+    assert mongo.collection_counts("cloud") == counts
+    vm = expected["vms"][0]
+    assert mongo.read_document("cloud", "vms", vm["id"]) == {"_id": vm["id"], **vm}
+
+    again = _invoke("documents", "load", "cloud")
+    assert again.exit_code == 0 and mongo.collection_counts("cloud") == counts
+    status = _invoke("documents", "status", "cloud")
+    assert "3,600" in status.output
+
+    run = _invoke("aggregate")
+    assert run.exit_code == 0, run.output
+    written = _written(run.output)
+    assert sorted(written) == ["cost_by_tag", "routes_by_vnet", "vms_by_option"]
+    routes_json = json.loads(Path(written["routes_by_vnet"][0]).read_text())
+    assert routes_json == routes(expected["virtual_networks"])
+    vms_json = json.loads(Path(written["vms_by_option"][0]).read_text())
+    assert vms_json == vms_by(expected["vms"], "accelerated_networking")
+    cost_json = json.loads(Path(written["cost_by_tag"][0]).read_text())
+    sums = costs_by(expected["costs"], "cost_center")
+    assert {(r["tag_value"], r["resource_group"], r["month"]): r["records"] for r in cost_json} == {
+        k: n for k, (_, n) in sums.items()
+    }
+    assert written["cost_by_tag"][2].endswith("aggregates.cost_by_tag")
+
+    option = _invoke("aggregate", "vms_by_option", "--param", "option=patch_mode")
+    assert option.exit_code == 0, option.output
+    path = _written(option.output)["vms_by_option"][0]
+    assert json.loads(Path(path).read_text()) == vms_by(expected["vms"], "patch_mode")
+
+
+def test_aggregate_command_options() -> None:
+    tests = _invoke("aggregate", "--test")
+    assert tests.exit_code == 0 and tests.output.count("passed") == 3, tests.output
+    listed = _invoke("aggregate", "--list")
+    assert "cloud.virtual_networks" in listed.output and "region:string=None" in listed.output
+    explain = _invoke("aggregate", "--explain", "cost_by_tag")
+    assert explain.exit_code == 1 and "not supported by the embedded stand-in" in explain.output
+    bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")
+    assert bad.exit_code == 1 and "'colour' is not one of" in bad.output
+    stray = _invoke("aggregate", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
+    assert stray.exit_code == 1 and "tag not declared by routes_by_vnet, vms_by_option" in (
+        stray.output
+    )
+    malformed = _invoke("aggregate", "-p", "novalue")
+    assert malformed.exit_code == 1 and "is not name=value" in malformed.output
+    unknown = _invoke("aggregate", "nope")
+    assert unknown.exit_code == 1 and "unknown pipeline(s) nope" in unknown.output
+
+
+def test_validate_checks_the_pipelines_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _invoke("validate").exit_code == 0
+    (tmp_path / "broken.yml").write_text(
+        "description: d\ndatabase: cloud\ncollection: vms\nstages:\n  - $where: x\n"
+    )
+    monkeypatch.setenv("KSPYDER_MONGO_PIPELINES", str(tmp_path))
+    result = _invoke("validate")
+    assert result.exit_code == 2
+    assert "broken.yml:5 stages.0.$where: server-side JavaScript ($where) is refused" in " ".join(
+        result.output.split()
+    )
+
+
+def test_documents_load_refuses_warehouse_sources(manifests_dir: Path) -> None:
+    (manifests_dir / "wh.yml").write_text(
+        "kind: rest\nclient: {base_url: 'http://x'}\nmodels: [a]\n"
+    )
+    result = _invoke("documents", "load", "wh")
+    assert result.exit_code == 1 and "not document sources" in result.output

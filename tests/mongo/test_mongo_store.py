@@ -1,0 +1,147 @@
+"""extract.mongo on the embedded stand-in: upserts, swaps, indexes, persistence, explain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extract import mongo
+from extract.errors import KspyderError
+from extract.manifest.typing import Index
+from extract.project import ROOT
+
+
+def _docs(n: int, version: int = 1) -> list[dict[str, Any]]:
+    return [{"id": i, "version": version, "nested": {"Key With Space": i}} for i in range(n)]
+
+
+def test_upsert_twice_keeps_one_document_per_key() -> None:
+    first = mongo.bulk_upsert("db", "things", _docs(25), ["id"], batch_size=10)
+    second = mongo.bulk_upsert("db", "things", _docs(30, version=2), ["id"], batch_size=7)
+    assert first == {"inserted": 25, "replaced": 0}
+    assert second == {"inserted": 5, "replaced": 25}
+    assert mongo.count("db", "things") == 30
+    assert mongo.count("db", "things", {"version": 2}) == 30
+    assert mongo.read_document("db", "things", 3) == {
+        "_id": 3,
+        "id": 3,
+        "version": 2,
+        "nested": {"Key With Space": 3},
+    }
+
+
+def test_duplicate_keys_in_one_batch_keep_the_last() -> None:
+    docs = [{"id": 1, "v": "a"}, {"id": 1, "v": "b"}]
+    assert mongo.bulk_upsert("db", "t", docs, ["id"]) == {"inserted": 1, "replaced": 0}
+    assert mongo.find("db", "t") == [{"_id": 1, "id": 1, "v": "b"}]
+
+
+def test_compound_and_nested_keys_give_deterministic_ids() -> None:
+    doc = {"a": {"b": 2}, "c": "x"}
+    assert mongo.document_id(doc, ["a.b", "c"]) == {"a.b": 2, "c": "x"}
+    assert mongo.document_id(doc, ["c"]) == "x"
+    mongo.bulk_upsert("db", "t", [doc, dict(doc)], ["a.b", "c"])
+    assert mongo.count("db", "t") == 1
+    with pytest.raises(KspyderError, match="no primary key field 'missing'"):
+        mongo.bulk_upsert("db", "t", [doc], ["missing"])
+    with pytest.raises(KspyderError, match="null primary key field 'c'"):
+        mongo.bulk_upsert("db", "t", [{"c": None}], ["c"])
+
+
+def test_replace_swaps_only_when_complete() -> None:
+    mongo.replace_collection("db", "t", _docs(3), ["id"], [Index(keys=["version"])])
+
+    def failing() -> Iterator[dict[str, Any]]:
+        yield from _docs(5, version=2)
+        raise RuntimeError("source broke mid-way")
+
+    with pytest.raises(RuntimeError, match="mid-way"):
+        mongo.replace_collection("db", "t", failing(), ["id"], batch_size=2)
+    assert mongo.count("db", "t") == 3
+    assert mongo.count("db", "t", {"version": 1}) == 3
+    assert mongo.collection_counts("db") == {"t": 3}  # no temporary collection left behind
+    assert mongo.replace_collection("db", "t", _docs(4, version=3), ["id"]) == 4
+    assert mongo.count("db", "t", {"version": 3}) == 4
+
+
+def test_replace_with_nothing_leaves_an_empty_collection() -> None:
+    mongo.insert("db", "t", _docs(2))
+    assert mongo.replace_collection("db", "t", []) == 0
+    assert mongo.collection_counts("db") == {"t": 0}
+
+
+def test_indexes_are_created_once() -> None:
+    indexes = [Index(keys=["a", "b.c"]), Index(keys=["id"], unique=True)]
+    assert mongo.ensure_indexes("db", "t", indexes) == ["a_1_b.c_1", "id_1"]
+    assert mongo.ensure_indexes("db", "t", indexes) == ["a_1_b.c_1", "id_1"]
+
+
+def test_embedded_store_persists_between_processes(kspyder_home: Path) -> None:
+    mongo.bulk_upsert("db", "things", _docs(3), ["id"])
+    mongo.ensure_indexes("db", "things", [Index(keys=["version"], unique=False)])
+    assert mongo.flush() == [kspyder_home / "mongo" / "db.json"]
+    code = (
+        "from extract import mongo\n"
+        "print(mongo.count('db', 'things'))\n"
+        "mongo.bulk_upsert('db', 'things', [{'id': 9}], ['id'])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert run.stdout.strip() == "3"  # read from the file; the child's write flushed at exit
+    assert mongo.count("db", "things") == 4  # this process sees the rewritten file
+    mongo.close()
+    assert mongo.count("db", "things") == 4
+    indexes = mongo.client()["db"]["things"].index_information()
+    assert indexes["version_1"]["key"] == [("version", 1)]
+
+
+def test_persisted_file_is_readable_extended_json(kspyder_home: Path) -> None:
+    mongo.bulk_upsert("db", "t", [{"id": "a", "when": "2025-01-01"}], ["id"])
+    mongo.flush()
+    data = json.loads((kspyder_home / "mongo" / "db.json").read_text())
+    assert data["collections"]["t"]["documents"] == [{"_id": "a", "id": "a", "when": "2025-01-01"}]
+
+
+def test_dropping_a_database_removes_its_file(kspyder_home: Path) -> None:
+    mongo.insert("gone", "t", [{"a": 1}])
+    mongo.flush()
+    mongo.drop_database("gone")
+    mongo.flush()
+    assert not (kspyder_home / "mongo" / "gone.json").exists()
+
+
+def test_scratch_databases_are_never_persisted(kspyder_home: Path) -> None:
+    with mongo.scratch_database() as db:
+        mongo.insert(db, "t", [{"a": 1}])
+        assert mongo.count(db, "t") == 1
+        mongo.flush()
+    folder = kspyder_home / "mongo"
+    assert not folder.exists() or not list(folder.glob(f"{mongo.SCRATCH_PREFIX}*"))
+
+
+def test_aggregate_returns_plain_values_and_rounds() -> None:
+    mongo.insert("db", "t", [{"x": 2.675}, {"x": 1.005}])
+    rows = mongo.aggregate(
+        "db", "t", [{"$project": {"r": {"$round": ["$x", 2]}, "z": {"$round": "$x"}}}]
+    )
+    assert [r["r"] for r in rows] == [round(2.675, 2), round(1.005, 2)]
+    assert [r["z"] for r in rows] == [3, 1]
+    assert all(isinstance(r["_id"], str) for r in rows)  # ObjectId -> str
+
+
+def test_unsupported_operator_names_the_stand_in() -> None:
+    mongo.insert("db", "t", [{"x": "abc"}])
+    with pytest.raises(KspyderError, match="embedded stand-in .mongomock. cannot run"):
+        mongo.aggregate("db", "t", [{"$project": {"y": {"$substrBytes": ["$x", 0, 1]}}}])
+
+
+def test_explain_is_refused_clearly_on_the_stand_in() -> None:
+    with pytest.raises(KspyderError, match="explain is not supported by the embedded stand-in"):
+        mongo.explain("db", "t", [{"$match": {}}])

@@ -1,0 +1,100 @@
+"""The same code paths against a real MongoDB server: runs only when MONGODB_URI is set.
+
+The URI is read at import time because every test otherwise runs without it (see the
+root ``conftest.py``); each test works in its own database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extract import mongo
+from extract.aggregate import check_fixture, explain_pipeline, load_pipelines, run_pipeline
+from extract.demo import cloud
+from extract.documents import load_documents
+from extract.manifest.typing import Index
+from extract.project import ROOT
+from tests.helpers import load
+from tests.mongo.test_demo_pipelines import vms_by
+
+REAL_URI = os.environ.get("MONGODB_URI")
+pytestmark = [
+    pytest.mark.mongodb,
+    pytest.mark.skipif(not REAL_URI, reason="needs a real MongoDB at $MONGODB_URI"),
+]
+
+
+@pytest.fixture
+def server_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh database name on the real server, dropped afterwards."""
+    assert REAL_URI
+    monkeypatch.setenv("MONGODB_URI", REAL_URI)
+    name = f"kspyder_t_{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        mongo.drop_database(name)
+
+
+def test_upsert_replace_and_indexes(server_db: str) -> None:
+    assert not mongo.is_embedded()
+    docs = [{"id": i, "nested": {"A b": i}} for i in range(50)]
+    assert mongo.bulk_upsert(server_db, "t", docs, ["id"], batch_size=20)["inserted"] == 50
+    assert mongo.bulk_upsert(server_db, "t", docs, ["id"]) == {"inserted": 0, "replaced": 50}
+    assert mongo.count(server_db, "t") == 50
+    assert mongo.ensure_indexes(server_db, "t", [Index(keys=["nested.A b"])]) == ["nested.A b_1"]
+
+    def failing() -> Iterator[dict[str, Any]]:
+        yield {"id": 1}
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        mongo.replace_collection(server_db, "t", failing(), ["id"])
+    assert mongo.collection_counts(server_db) == {"t": 50}
+    assert mongo.replace_collection(server_db, "t", docs[:5], ["id"]) == 5
+    assert mongo.count(server_db, "t") == 5
+
+
+def test_load_documents_on_a_server(
+    server_db: str, manifests_dir: Path, fake_rest: dict[str, Any]
+) -> None:
+    manifest = (
+        "kind: rest\ntarget: documents\nclient: {base_url: 'http://127.0.0.1:9'}\n"
+        "models:\n  vms:\n    endpoint: {path: /vms}\n    primary_key: id\n"
+        "    write_disposition: merge\n    incremental: {cursor: updated_at}\n"
+        "    columns:\n      nic_ip: {pii: drop, path: nics.private_ip}\n"
+    )
+    source = load(manifests_dir, server_db, manifest)
+    fake_rest["vms"] = cloud.vms
+    assert load_documents(source)[0].rows == cloud.VM_COUNT
+    assert load_documents(source)[0].rows == 0  # incremental: nothing newer
+    assert mongo.count(server_db, "vms") == cloud.VM_COUNT
+    assert mongo.count(server_db, "vms", {"nics.private_ip": {"$exists": True}}) == 0
+
+
+def test_demo_pipelines_on_a_server(
+    server_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for path in (ROOT / "mongo_pipelines").glob("*.yml"):
+        text = path.read_text().replace("database: cloud", f"database: {server_db}")
+        (tmp_path / path.name).write_text(text)
+    shutil.copy(ROOT / "mongo_pipelines" / "pipeline.schema.json", tmp_path)
+    monkeypatch.setenv("KSPYDER_MONGO_PIPELINES", str(tmp_path))
+    for pipeline in load_pipelines().values():
+        result = check_fixture(pipeline)
+        assert result is not None
+        assert result.passed, (result.expected, result.actual)
+    vms = cloud.vms()
+    mongo.bulk_upsert(server_db, "vms", vms, ["id"])
+    json_path = run_pipeline("vms_by_option", {"option": "os_disk_type"})[0]
+    assert json.loads(Path(json_path).read_text()) == vms_by(vms, "os_disk_type")
+    plan = explain_pipeline("vms_by_option", {})
+    assert "queryPlanner" in str(plan) or "stages" in plan
