@@ -139,9 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--contenders", default="copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned"
-    )
+    parser.add_argument("--contenders", default="copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     result: dict[str, Any] = {"case": args.case}

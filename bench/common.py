@@ -70,8 +70,11 @@ def run_alternating(contenders: list[Contender], repeats: int) -> None:
             sample = run_isolated(c.command, c.env)
             c.samples.append(sample)
             status = "ok" if sample.ok else "FAILED"
-            print(f"  [{i + 1}/{repeats}] {c.name}: {sample.wall_s:.2f}s "
-                  f"{sample.peak_rss_mb:.0f} MiB {status}", flush=True)
+            print(
+                f"  [{i + 1}/{repeats}] {c.name}: {sample.wall_s:.2f}s "
+                f"{sample.peak_rss_mb:.0f} MiB {status}",
+                flush=True,
+            )
             if not sample.ok:
                 print(sample.tail, flush=True)
 
@@ -79,9 +82,10 @@ def run_alternating(contenders: list[Contender], repeats: int) -> None:
 def run_isolated(command: str, env: dict[str, str] | None = None) -> Sample:
     """Measure in a fresh Python child so RUSAGE_CHILDREN's maximum is per contender run."""
     code = (
-        "import json,sys; sys.path.insert(0, %r); from bench.common import run_measured; "
-        "s = run_measured(%r, %r); print(json.dumps(s.__dict__))"
-    ) % (str(ROOT), command, env or {})
+        f"import json,sys; sys.path.insert(0, {str(ROOT)!r}); "
+        "from bench.common import run_measured; "
+        f"s = run_measured({command!r}, {env or {}!r}); print(json.dumps(s.__dict__))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     import json
 

@@ -75,7 +75,10 @@ def arrow_duckdb() -> None:
     path = os.environ["BENCH_DUCKDB"]
     con = duckdb.connect(path)
     con.execute("create schema if not exists direct")
-    reader = cx.read_sql(SRC, f"select * from {TABLE}", return_type="arrow_stream", batch_size=100_000)
+    reader = cx.read_sql(
+        SRC, f"select * from {TABLE}", return_type="arrow_stream", batch_size=100_000
+    )
+    con.register("reader", reader)
     con.execute(f"create or replace table direct.{TABLE} as select * from reader")
     con.close()
 

@@ -79,3 +79,5 @@ def export_env() -> None:
     # Prefect server or profile is configured
     if "PREFECT_API_URL" not in _os.environ:
         _os.environ.setdefault("PREFECT_HOME", str(home() / "prefect"))
+        # the first start creates and migrates the local database: slow on a busy machine
+        _os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

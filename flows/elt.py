@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from extract.errors import KspyderError
 from extract.load import load_units
 from extract.manifest.loader import load_manifests
+from extract.secrets import install_log_redaction
 from extract.sources import select_models
 from extract.warehouse import resolve
 from flows import stages
@@ -140,6 +141,7 @@ def elt(
     params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Extract every source (concurrently), then dbt build, then aggregations, then summary."""
+    install_log_redaction()  # also when a worker runs the flow without the CLI
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     names = stages.source_names(sources)
     futures = [

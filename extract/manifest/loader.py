@@ -218,12 +218,18 @@ def _loc(loc: tuple[Any, ...]) -> KeyPath:
     )
 
 
+def _register_plugins() -> None:
+    """Import the pluggable parts whose checks validate manifests (REST paginators, auth)."""
+    import extract.rest  # noqa: F401  (registers its checks on import)
+
+
 def parse_source(path: Path, validate_env: bool = True) -> Source:
     """Load one manifest file into a validated ``Source`` or raise ``ConfigError``.
 
     ``validate_env=False`` tolerates unset ``${ENV}`` references (for commands that only
     read the structure, such as generating deployments or dbt sources).
     """
+    _register_plugins()
     file = display_path(path)
     raw, lines = load_yaml(path, file)
     if not isinstance(raw, dict):

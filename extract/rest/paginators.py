@@ -1,0 +1,319 @@
+"""Paginators by name (a registry over dlt's paginators) and the walk over pages.
+
+``register_paginator(name, factory)`` adds a style; a factory turns the manifest's
+``Paginator`` block into a dlt ``BasePaginator`` (``None`` means: let dlt detect it). Stop
+rules that apply to every style (``has_more_path``, ``stop_after_empty_page``,
+``max_pages``) and loop detection live in ``PageWalk``, not in each paginator.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from dlt.common import jsonpath
+from dlt.common.utils import str2bool
+from dlt.sources.helpers.rest_client.paginators import (
+    BasePaginator,
+    HeaderLinkPaginator,
+    JSONLinkPaginator,
+    JSONResponseCursorPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    SinglePagePaginator,
+)
+from requests import Request, Response
+
+from extract.manifest.typing import Paginator
+
+PaginatorFactory = Callable[[Paginator], BasePaginator | None]
+Detect = Callable[[Response, list[Any]], BasePaginator]
+
+STOP_FIELDS = frozenset({"has_more_path", "stop_after_empty_page", "max_pages"})
+_registry: dict[str, tuple[PaginatorFactory, frozenset[str] | None]] = {}
+
+
+def register_paginator(
+    name: str, factory: PaginatorFactory, fields: Iterable[str] | None = None
+) -> None:
+    """Add (or replace) a paginator style; ``fields`` lists the keys it reads, if known."""
+    _registry[name] = (factory, None if fields is None else frozenset(fields) | STOP_FIELDS)
+
+
+def available_paginators() -> list[str]:
+    """Registered style names, sorted."""
+    return sorted(_registry)
+
+
+def _lookup(name: str) -> tuple[PaginatorFactory, frozenset[str] | None]:
+    if name not in _registry:
+        raise ValueError(
+            f"Invalid paginator: {name}. Available options: {', '.join(available_paginators())}"
+        )
+    return _registry[name]
+
+
+def create_paginator(spec: Paginator | None) -> BasePaginator | None:
+    """A fresh dlt paginator for a manifest block; ``None`` for ``auto`` or no block."""
+    if spec is None:
+        return None
+    factory, _ = _lookup(spec.type)
+    return factory(spec)
+
+
+def paginator_problems(spec: Paginator) -> list[tuple[str | None, str]]:
+    """(key, message) for an unknown style, keys the style ignores, or a failing factory."""
+    try:
+        factory, fields = _lookup(spec.type)
+    except ValueError as exc:
+        return [("type", str(exc))]
+    problems: list[tuple[str | None, str]] = []
+    if fields is not None:
+        for key in sorted(spec.model_fields_set - fields - {"type"}):
+            problems.append((key, f"key '{key}' is not used by paginator '{spec.type}'"))
+    try:
+        factory(spec)
+    except (TypeError, ValueError) as exc:
+        problems.append((None, str(exc)))
+    return problems
+
+
+def _read(response: Response, path: str) -> Any:
+    values = jsonpath.find_values(path, response.json())
+    return values[0] if values else None
+
+
+def _read_int(response: Response, path: str, what: str) -> int:
+    value = _read(response, path)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} '{path}' is missing or not an integer (got {value!r})") from None
+
+
+class OffsetPages(OffsetPaginator):
+    """dlt's offset paginator that also remembers the total, so pages can be planned."""
+
+    total: int | None = None
+
+    def __init__(self, total_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(total_path=total_path, **kwargs)
+        self.total_items_path = total_path
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        if self.total_items_path and data:
+            self.total = _read_int(response, self.total_items_path, "total_path")
+        super().update_state(response, data)
+
+    def remaining_values(self) -> list[int] | None:
+        """Offsets still to fetch when the total is known."""
+        if self.total is None or not self.has_next_page:
+            return None
+        return list(range(self.current_value, self.total, self.value_step))
+
+
+class PageNumbers(PageNumberPaginator):
+    """dlt's page number paginator; the total may be pages or records (``total_path``)."""
+
+    total_pages: int | None = None
+
+    def __init__(
+        self,
+        total_pages_path: str | None,
+        total_path: str | None,
+        limit: int | None,
+        limit_param: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(total_path=total_pages_path, **kwargs)
+        self.pages_path, self.records_path = total_pages_path, total_path
+        self.limit, self.limit_param = limit, limit_param
+        self._page_size = limit
+
+    def init_request(self, request: Request) -> None:
+        super().init_request(request)
+        if self.limit and self.limit_param:
+            self._update_request_with_param_name(request, self.limit_param, self.limit)
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        if data and self.pages_path:
+            self.total_pages = _read_int(response, self.pages_path, "total_pages_path")
+        elif data and self.records_path:
+            self._page_size = self._page_size or len(data)
+            records = _read_int(response, self.records_path, "total_path")
+            self.total_pages = math.ceil(records / self._page_size)
+        super().update_state(response, data)
+        if self.total_pages is not None and self.current_value >= self._end():
+            self._has_next_page = False
+
+    def _end(self) -> int:
+        assert self.total_pages is not None
+        return self.base_index + self.total_pages
+
+    def remaining_values(self) -> list[int] | None:
+        """Page numbers still to fetch when the total is known."""
+        if self.total_pages is None or not self.has_next_page:
+            return None
+        return list(range(self.current_value, self._end()))
+
+
+def _offset(spec: Paginator) -> BasePaginator:
+    if spec.limit is None:
+        raise ValueError("paginator 'offset' needs 'limit' (the page size)")
+    return OffsetPages(
+        limit=spec.limit,
+        offset_param=spec.offset_param or "offset",
+        limit_param=spec.limit_param or "limit",
+        total_path=spec.total_path,
+        maximum_offset=spec.limit * spec.max_pages if spec.max_pages else None,
+        stop_after_empty_page=_empty_stop(spec, True),
+        has_more_path=spec.has_more_path,
+    )
+
+
+def _page_number(spec: Paginator) -> BasePaginator:
+    if spec.total_path and spec.total_pages_path:
+        raise ValueError("give total_pages_path (pages) or total_path (records), not both")
+    base = 1 if spec.base_page is None else spec.base_page
+    return PageNumbers(
+        total_pages_path=spec.total_pages_path,
+        total_path=spec.total_path,
+        limit=spec.limit,
+        limit_param=spec.limit_param,
+        base_page=base,
+        page_param=spec.page_param or "page",
+        maximum_page=base + spec.max_pages if spec.max_pages else None,
+        stop_after_empty_page=_empty_stop(spec, True),
+        has_more_path=spec.has_more_path,
+    )
+
+
+def _cursor(spec: Paginator) -> BasePaginator:
+    if spec.cursor_param and spec.cursor_body_path:
+        raise ValueError("give cursor_param or cursor_body_path, not both")
+    return JSONResponseCursorPaginator(
+        cursor_path=spec.cursor_path or "cursors.next",
+        cursor_param=spec.cursor_param if spec.cursor_body_path is None else None,
+        cursor_body_path=spec.cursor_body_path,
+    )
+
+
+def _empty_stop(spec: Paginator, default: bool) -> bool:
+    return default if spec.stop_after_empty_page is None else spec.stop_after_empty_page
+
+
+register_paginator("offset", _offset, {"limit", "offset_param", "limit_param", "total_path"})
+register_paginator(
+    "page_number",
+    _page_number,
+    {"page_param", "base_page", "total_pages_path", "total_path", "limit", "limit_param"},
+)
+register_paginator("cursor", _cursor, {"cursor_path", "cursor_param", "cursor_body_path"})
+register_paginator("header_link", lambda spec: HeaderLinkPaginator(), set())
+register_paginator(
+    "json_link",
+    lambda spec: JSONLinkPaginator(next_url_path=spec.next_url_path or "next"),
+    {"next_url_path"},
+)
+register_paginator("single_page", lambda spec: SinglePagePaginator(), set())
+register_paginator("auto", lambda spec: None, set())
+
+
+class PaginationLoop(ValueError):
+    """The next request repeats an earlier one: the API sent a cursor or URL seen before."""
+
+
+class PageWalk:
+    """One walk over the pages of one request: a dlt paginator plus the generic stop rules."""
+
+    def __init__(self, spec: Paginator | None, detect: Detect) -> None:
+        self.paginator = create_paginator(spec)
+        self.spec = spec or Paginator(type="auto")
+        self.detect = detect
+        self.pages = 0
+        self._seen: set[str] = set()
+        self._last_digest: str | None = None
+
+    def start(self, request: Request) -> None:
+        """Put the first page's parameters into the request."""
+        if self.paginator is not None:
+            self.paginator.init_request(request)
+        self._seen.add(_fingerprint(request))
+
+    def advance(self, response: Response, data: list[Any], request: Request) -> bool:
+        """Digest a page; update ``request`` for the next one and tell whether there is one."""
+        self.pages += 1
+        if self.paginator is None:
+            self.paginator = self.detect(response, data)
+        self.paginator.update_state(response, data)
+        if not self.paginator.has_next_page or self._stop_rule(response, data):
+            return False
+        self.paginator.update_request(request)
+        fingerprint = _fingerprint(request)
+        if fingerprint in self._seen:
+            raise PaginationLoop(
+                f"pagination loop: the next page repeats an earlier request "
+                f"(cursor or next URL seen twice) after {self.pages} page(s)"
+            )
+        self._seen.add(fingerprint)
+        self._same_as_last(response, data)
+        return True
+
+    def _same_as_last(self, response: Response, data: list[Any]) -> None:
+        digest = hashlib.sha256(response.content).hexdigest() if data else None
+        if digest is not None and digest == self._last_digest:
+            raise PaginationLoop(
+                f"pagination loop: page {self.pages} repeats page {self.pages - 1} byte for byte "
+                "(does the API ignore the page parameter?)"
+            )
+        self._last_digest = digest
+
+    def _stop_rule(self, response: Response, data: list[Any]) -> bool:
+        spec = self.spec
+        if spec.max_pages is not None and self.pages >= spec.max_pages:
+            return True
+        if spec.stop_after_empty_page and not data:
+            return True
+        if spec.has_more_path:
+            value = _read(response, spec.has_more_path)
+            if value is None:
+                raise ValueError(f"has_more_path '{spec.has_more_path}' not found in response")
+            return not (str2bool(value) if isinstance(value, str) else bool(value))
+        return False
+
+    def planned(self, request: Request) -> list[Request]:
+        """When the total is known after the first page: one request per remaining page."""
+        paginator = self.paginator
+        if not isinstance(paginator, OffsetPages | PageNumbers):
+            return []
+        values = paginator.remaining_values() or []
+        if self.spec.max_pages is not None:
+            values = values[: max(self.spec.max_pages - self.pages, 0)]
+        requests = []
+        for value in values:
+            clone = _clone(request)
+            paginator.current_value = value
+            paginator.update_request(clone)
+            requests.append(clone)
+        return requests
+
+
+def _clone(request: Request) -> Request:
+    return Request(
+        method=request.method,
+        url=request.url,
+        headers=dict(request.headers),
+        params=dict(request.params or {}),
+        json=copy.deepcopy(request.json),
+        auth=request.auth,
+    )
+
+
+def _fingerprint(request: Request) -> str:
+    params = sorted((str(k), str(v)) for k, v in (request.params or {}).items())
+    body = json.dumps(request.json, sort_keys=True, default=str)
+    return f"{request.method} {request.url} {params} {body}"
