@@ -68,6 +68,8 @@ def make_pipeline(source: Source, warehouse: Warehouse) -> dlt.Pipeline:
     dlt.config["normalize.data_writer.disable_compression"] = True
     # every row, Arrow batches included, carries the load it came from (lineage, audits)
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # bounded memory and parallel COPY: rotate load files every 250k rows
+    dlt.config["data_writer.file_max_items"] = 250_000
     marker = pipes / name / MARKER
     if marker.exists() and marker.read_text() != warehouse.fingerprint:
         shutil.rmtree(pipes / name)  # destination changed: state must come from the new one
