@@ -50,6 +50,8 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
     assert source.connection is not None
     conn = source.connection
     backend = conn.backend
+    if backend == "auto":
+        backend = "connectorx" if conn.url.startswith(("postgres", "postgresql")) else "pyarrow"
     kwargs: dict[str, Any] = {}
     if backend == "connectorx":
         kwargs["backend_kwargs"] = {"conn": conn.url}

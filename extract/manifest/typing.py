@@ -169,7 +169,11 @@ class Connection(Strict):
 
     url: str
     chunk_size: int = Field(default=100_000, gt=0)
-    backend: Literal["pyarrow", "sqlalchemy", "connectorx", "pandas"] = "pyarrow"
+    backend: Literal["auto", "pyarrow", "sqlalchemy", "connectorx", "pandas"] = Field(
+        default="auto",
+        description="How rows are read: auto = connectorx (Arrow, no Python rows) for "
+        "PostgreSQL, pyarrow (SQLAlchemy rows batched into Arrow) elsewhere",
+    )
     schema_name: str | None = Field(default=None, alias="schema")
 
 
