@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import dlt
-
 from extract import project
 from extract.errors import KspyderError
 from extract.secrets import redact, register_secret, url_password
@@ -44,6 +42,8 @@ class Warehouse:
 
     def destination(self) -> Any:
         """The dlt destination object."""
+        import dlt  # imported here: dlt takes seconds to import, resolving a URL should not
+
         if self.kind == "duckdb":
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
             return dlt.destinations.duckdb(self.location)

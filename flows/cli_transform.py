@@ -39,15 +39,10 @@ def transform(
     With --select, tests run only when all their parents are built (dbt's "buildable"
     indirect selection), so a relationship test never fails on a mart not selected.
     """
-    from extract.dbt.runner import run_dbt
+    from extract.dbt.runner import build_args, run_dbt
 
-    args = ["build"]
-    if select:
-        args += ["--select", *select, "--indirect-selection", "buildable"]
-    if full_refresh:
-        args.append("--full-refresh")
     try:
-        result = run_dbt(args, url=warehouse)
+        result = run_dbt(build_args(select, full_refresh), url=warehouse)
     except KspyderError as exc:
         fail(exc)
     for warning in result.warnings:
@@ -77,7 +72,7 @@ def dbt_generate(
     from extract.warehouse import resolve
 
     try:
-        report = generate(load_manifests(), resolve(warehouse), force=force)
+        report = generate(load_manifests(validate_env=False), resolve(warehouse), force=force)
     except KspyderError as exc:
         fail(exc)
     for outcome in report.files:
@@ -106,7 +101,7 @@ def pii_report_command(
     from extract.warehouse import resolve
 
     try:
-        rows = pii_report(load_manifests(), resolve(warehouse))
+        rows = pii_report(load_manifests(validate_env=False), resolve(warehouse))
     except KspyderError as exc:
         fail(exc)
     if as_json:
@@ -150,7 +145,9 @@ def warehouse_grant(
     from extract.warehouse import resolve
 
     try:
-        sources = [s.name for s in load_manifests().values() if s.target == "warehouse"]
+        sources = [
+            s.name for s in load_manifests(validate_env=False).values() if s.target == "warehouse"
+        ]
         report = grant(resolve(warehouse), analyst_role, loader_role, analyst_password_env, sources)
     except KspyderError as exc:
         fail(exc)

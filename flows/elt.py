@@ -93,6 +93,15 @@ def extract_source_task(
     return results
 
 
+@task(name="warehouse-grant", retries=1, retry_delay_seconds=10)
+def grant_task(warehouse_url: str | None) -> str | None:
+    """PostgreSQL roles: the loader owns raw schemas, the analyst reads staging and marts."""
+    report = stages.grant_stage(warehouse_url)
+    if report:
+        get_run_logger().info("grants: %s", report)
+    return report
+
+
 @task(name="dbt-build", retries=1, retry_delay_seconds=10, timeout_seconds=3 * 3600)
 def transform_task(
     select: list[str] | None, warehouse_url: str | None, full_refresh: bool
@@ -151,6 +160,7 @@ def elt(
         summary.models += future.result()
     if not skip_transform:
         try:
+            grant_task(warehouse_url)
             summary.transform = transform_task(dbt_select, warehouse_url, full_refresh)
         except Exception as exc:
             summary.transform = stages.TransformResult(

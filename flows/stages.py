@@ -89,14 +89,9 @@ def transform_stage(
     full_refresh: bool = False,
 ) -> dict[str, Any]:
     """``dbt build`` (optionally a selection) on the warehouse; counts and failures."""
-    from extract.dbt.runner import run_dbt
+    from extract.dbt.runner import build_args, run_dbt
 
-    args = ["build"]
-    if select:
-        args += ["--select", *select]
-    if full_refresh:
-        args.append("--full-refresh")
-    result = run_dbt(args, resolve(warehouse_url))
+    result = run_dbt(build_args(select, full_refresh), resolve(warehouse_url))
     return TransformResult(
         status="ok" if result.success else "failed",
         models_built=len(result.models),
@@ -145,3 +140,15 @@ def pipeline_params(names: list[str], params: dict[str, str]) -> dict[str, dict[
 
     pipelines = {n: p for n, p in load_pipelines().items() if n in names}
     return {n: dict(v) for n, v in split_params(pipelines, params).items()}
+
+
+def grant_stage(warehouse_url: str | None = None) -> str | None:
+    """On PostgreSQL, (re)apply the loader/analyst roles before dbt builds; None on DuckDB."""
+    warehouse = resolve(warehouse_url)
+    if warehouse.kind != "postgres":
+        return None
+    from extract.grants import grant
+
+    names = [s.name for s in load_manifests(validate_env=False).values() if s.target == "warehouse"]
+    report = grant(warehouse, sources=names)
+    return f"raw (loader only): {report.raw_schemas}; analyst reads: {report.analyst_schemas}"
