@@ -17,7 +17,16 @@ from extract import project
 from extract.errors import KspyderError
 from extract.manifest.loader import load_manifests
 from flows import report
-from flows.cli_app import SourcesArg, WarehouseOpt, app, console, fail, out
+from flows.cli_app import (
+    FullRefreshOpt,
+    ModelOpt,
+    SourcesArg,
+    WarehouseOpt,
+    app,
+    console,
+    fail,
+    out,
+)
 
 
 @app.command("list")
@@ -75,12 +84,8 @@ def schema(
 @app.command()
 def extract(
     sources: SourcesArg = None,
-    model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Only these models")
-    ] = None,
-    full_refresh: Annotated[
-        bool, typer.Option(help="Drop the models' tables and state first")
-    ] = False,
+    model: ModelOpt = None,
+    full_refresh: FullRefreshOpt = False,
     warehouse: WarehouseOpt = None,
     to: Annotated[
         str | None, typer.Option(help="Write local files instead: json, csv, parquet")

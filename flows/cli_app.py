@@ -33,6 +33,10 @@ WarehouseOpt = Annotated[
     ),
 ]
 PathOpt = Annotated[Path | None, typer.Option(help="Folder")]
+ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these models")]
+FullRefreshOpt = Annotated[
+    bool, typer.Option(help="Drop the models' tables (collections) and state first")
+]
 
 
 def fail(exc: Exception) -> NoReturn:

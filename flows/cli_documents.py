@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from extract.errors import KspyderError
-from flows.cli_app import SourcesArg, app, console, fail, out
+from flows.cli_app import FullRefreshOpt, ModelOpt, SourcesArg, app, console, fail, out
 
 documents_app = typer.Typer(
     help="Document sources (target: documents) in MongoDB.", no_args_is_help=True
@@ -108,12 +108,8 @@ def _pipelines_table(pipelines: list[Any]) -> Table:
 @documents_app.command("load")
 def load(
     sources: SourcesArg = None,
-    model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Only these models")
-    ] = None,
-    full_refresh: Annotated[
-        bool, typer.Option(help="Drop the models' collections and state first")
-    ] = False,
+    model: ModelOpt = None,
+    full_refresh: FullRefreshOpt = False,
 ) -> None:
     """Load document sources into MongoDB (what `kspyder extract` does for them)."""
     from extract import mongo
