@@ -7,6 +7,7 @@ Prefect) is how the orchestration overhead is measured in ``bench/``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -91,7 +92,10 @@ def transform_stage(
     """``dbt build`` (optionally a selection) on the warehouse; counts and failures."""
     from extract.dbt.runner import build_args, run_dbt
 
-    result = run_dbt(build_args(select, full_refresh), resolve(warehouse_url))
+    args = build_args(select, full_refresh)
+    if not os.environ.get("KSPYDER_DBT_VERBOSE"):
+        args.append("--quiet")  # the run summary reports models and tests; errors still print
+    result = run_dbt(args, resolve(warehouse_url))
     return TransformResult(
         status="ok" if result.success else "failed",
         models_built=len(result.models),
