@@ -101,7 +101,8 @@ def main() -> int:
         _wait_health(api)
         report["server_start_s"] = round(time.perf_counter() - started, 1)
         with demo_sources():
-            env = {**base_env, **{k: v for k, v in os.environ.items() if k.startswith(("KSPYDER", "CRM"))}}
+            ours = {k: v for k, v in os.environ.items() if k.startswith(("KSPYDER", "CRM"))}
+            env = {**base_env, **ours}
             _prefect(["work-pool", "create", "kspyder", "--type", "process"], env)
             _prefect(["--no-prompt", "deploy", "--all"], env)
             worker = subprocess.Popen(
@@ -112,9 +113,7 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
             out = _prefect(["deployment", "run", "elt/elt-daily"], env)
-            run_id = next(
-                line.split()[-1] for line in out.splitlines() if "UUID" in line
-            )
+            run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
             deadline = time.monotonic() + 900
             state = "SCHEDULED"
             while time.monotonic() < deadline:
