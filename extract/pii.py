@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from extract import project
 from extract.errors import KspyderError
 from extract.manifest.typing import Model, Source
 from extract.secrets import register_secret
@@ -31,13 +32,16 @@ def hmac_key() -> bytes:
     """The pseudonymisation key from ``$KSPYDER_HMAC_KEY`` or the file in ``$..._FILE``."""
     value = os.environ.get(HMAC_KEY_ENV)
     path = os.environ.get(HMAC_KEY_FILE_ENV)
+    local = project.home() / "hmac.key"  # created by `kspyder demo`
+    if not value and not path and local.exists():
+        path = str(local)
     if not value and path:
         with open(path, encoding="utf-8") as fh:
             value = fh.read().strip()
     if not value:
         raise KspyderError(
             f"a column declares pii: hash but no key is set: export {HMAC_KEY_ENV} "
-            f"(or {HMAC_KEY_FILE_ENV} pointing at a file holding it)"
+            f"(or {HMAC_KEY_FILE_ENV} pointing at a file holding it, or create {local})"
         )
     register_secret(value)
     return value.encode("utf-8")
