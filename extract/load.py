@@ -161,7 +161,7 @@ def _run_unit(
         info.raise_on_failed_jobs()
     except Exception as exc:  # one model failing must not stop the others
         duration = time.perf_counter() - started
-        message = redact(_root_message(exc))
+        message = redact(_root_message(exc) + _hint(exc, source))
         return [
             ModelResult(source.name, m, "failed", 0, duration, where, dataset, error=message)
             for m in unit
@@ -194,6 +194,19 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
     from extract.rest import rest_stats
 
     return {m: dict(v) for m, v in rest_stats(source.name).items()}
+
+
+def _hint(exc: BaseException, source: Source) -> str:
+    """What to do about failures the user must act on."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__.startswith("SchemaUpdate"):
+            return (
+                f" -- the warehouse table cannot be changed in place: run "
+                f"`kspyder rebuild {source.name}` to drop and reload the source"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 def _root_message(exc: BaseException) -> str:

@@ -218,3 +218,30 @@ def test_files_destination(tmp_path: Path, manifests_dir: Path) -> None:
     assert results[0].status == "ok"
     files = list((out / "src" / "people").glob("*.csv"))
     assert files and "iban" not in files[0].read_text().splitlines()[0]
+
+
+def test_change_that_cannot_apply_in_place_points_to_rebuild(
+    tmp_path: Path, manifests_dir: Path
+) -> None:
+    db = tmp_path / "src.sqlite"
+    url = f"sqlite:///{db}"
+    seed(sa.create_engine(url))
+    source = _source(manifests_dir, url)
+    wh = resolve()
+    extract_source(source, wh, ["tags"])
+    con = sqlite3.connect(db)
+    con.execute("alter table tags add column weight integer not null default 1")
+    con.commit()
+    con.close()
+    text = MANIFEST.format(url=url).replace(
+        "  tags:\n    write_disposition: replace\n",
+        "  tags:\n    write_disposition: replace\n"
+        "    columns: {weight: {type: bigint, nullable: false}}\n",
+    )
+    changed = load(manifests_dir, "src", text)
+    failed = extract_source(changed, wh, ["tags"])[0]
+    assert failed.status == "failed"
+    assert "run `kspyder rebuild src`" in str(failed.error)
+    drop_source(changed, wh)
+    assert extract_source(changed, wh, ["tags"])[0].status == "ok"
+    assert query(wh.location, "select sum(weight) from src.tags") == [(3,)]
