@@ -54,7 +54,12 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
         backend = "connectorx" if conn.url.startswith(("postgres", "postgresql")) else "pyarrow"
     kwargs: dict[str, Any] = {}
     if backend == "connectorx":
-        kwargs["backend_kwargs"] = {"conn": conn.url}
+        # stream Arrow batches of chunk_size rows: memory stays bounded whatever the table size
+        kwargs["backend_kwargs"] = {
+            "conn": conn.url,
+            "return_type": "arrow_stream",
+            "batch_size": conn.chunk_size,
+        }
     resource = sql_table(
         credentials=engine,
         table=model.table or model.name,
