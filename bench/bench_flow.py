@@ -61,7 +61,8 @@ def case_demo(repeats: int) -> list[Contender]:
     template = _prepared_home(base)
     home = base / "run"
     reset = f"rm -rf {home} && cp -r {template} {home}"
-    env = {"KSPYDER_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    # Prefect's local database persists between runs, as it does in .kspyder/prefect
+    env = {"KSPYDER_HOME": str(home), "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(base / "p")}
     contenders = [
         Contender("prefect_flow", f"{BIN}/kspyder demo", setup=reset, env=env),
         Contender(

@@ -81,3 +81,4 @@ def export_env() -> None:
         _os.environ.setdefault("PREFECT_HOME", str(home() / "prefect"))
         # the first start creates and migrates the local database: slow on a busy machine
         _os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network calls out

@@ -35,8 +35,29 @@ def _print_summary(summary: dict[str, Any], started: float) -> None:
     out.print(f"wall time {time.perf_counter() - started:.1f}s", highlight=False)
 
 
+# Background services a one-shot run on the temporary API server never uses (scheduling,
+# late runs, automations...); `kspyder serve` keeps them, it needs the scheduler.
+ONE_SHOT_SERVER_SETTINGS = {
+    f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+    for name in (
+        "SCHEDULER",
+        "LATE_RUNS",
+        "FOREMAN",
+        "CANCELLATION_CLEANUP",
+        "PAUSE_EXPIRATIONS",
+        "REPOSSESSOR",
+        "TRIGGERS",
+    )
+}
+
+
 def run_elt(**kwargs: Any) -> dict[str, Any]:
     """Run the ``elt`` flow (Prefect) and return its summary dict."""
+    import os
+
+    if "PREFECT_API_URL" not in os.environ:
+        for key, value in ONE_SHOT_SERVER_SETTINGS.items():
+            os.environ.setdefault(key, value)
     from flows.elt import elt
 
     result: dict[str, Any] = elt(**kwargs)
