@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 INTRO = """\
@@ -214,6 +215,9 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool) -> str
             "difference is the orchestration overhead (Prefect's temporary API server, flow "
             "and task runs, artifact).",
         )
+    notes = Path(__file__).with_name("notes.md")
+    if notes.exists():
+        lines += [notes.read_text(), ""]
     lines += [
         "## Reproduce",
         "",
