@@ -30,7 +30,7 @@ from dlt.common.pipeline import StateInjectableContext
 from dlt.extract.items import DataItemWithMeta
 
 from extract import mongo
-from extract.errors import KspyderError
+from extract.errors import KspyderError, root_cause
 from extract.load import ModelResult
 from extract.locks import source_lock
 from extract.manifest.typing import Model, Source
@@ -155,8 +155,6 @@ def save_state(db: str, model: str, state: Mapping[str, Any]) -> None:
 
 def _cause(exc: BaseException) -> str:
     """The innermost message of an exception chain (dlt wraps resource errors)."""
-    inner = exc
-    while (nxt := inner.__cause__ or inner.__context__) is not None:
-        inner = nxt
+    inner = root_cause(exc)
     text = f"{type(inner).__name__}: {inner}"
     return text if inner is exc else f"{type(exc).__name__}: {text}"

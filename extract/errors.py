@@ -39,3 +39,16 @@ class ConfigError(KspyderError):
 
 class ExtractError(KspyderError):
     """A source or model failed while extracting or loading."""
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain, following ``__context__`` only where Python
+    would show it (not past a ``raise ... from None``, whose message is the meaningful one)."""
+    seen = exc
+    while True:
+        nxt = seen.__cause__
+        if nxt is None and not seen.__suppress_context__:
+            nxt = seen.__context__
+        if nxt is None:
+            return seen
+        seen = nxt

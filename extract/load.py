@@ -18,6 +18,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from extract import project
+from extract.errors import root_cause
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
@@ -211,12 +212,7 @@ def _hint(exc: BaseException, source: Source) -> str:
 
 def _root_message(exc: BaseException) -> str:
     """The innermost meaningful message of a dlt pipeline exception chain."""
-    seen = exc
-    while seen.__cause__ is not None or getattr(seen, "__context__", None) is not None:
-        nxt = seen.__cause__ or seen.__context__
-        if nxt is None:
-            break
-        seen = nxt
+    seen = root_cause(exc)
     text = f"{type(seen).__name__}: {seen}"
     return text if seen is exc else f"{type(exc).__name__} in {_step(exc)}: {text}"
 

@@ -170,7 +170,8 @@ def _offset(spec: Paginator) -> BasePaginator:
         limit_param=spec.limit_param or "limit",
         total_path=spec.total_path,
         maximum_offset=spec.limit * spec.max_pages if spec.max_pages else None,
-        stop_after_empty_page=_empty_stop(spec, True),
+        # with a declared total, an empty page in the middle must not end the walk
+        stop_after_empty_page=_empty_stop(spec, spec.total_path is None),
         has_more_path=spec.has_more_path,
     )
 
@@ -187,7 +188,7 @@ def _page_number(spec: Paginator) -> BasePaginator:
         base_page=base,
         page_param=spec.page_param or "page",
         maximum_page=base + spec.max_pages if spec.max_pages else None,
-        stop_after_empty_page=_empty_stop(spec, True),
+        stop_after_empty_page=_empty_stop(spec, spec.total_pages_path is None),
         has_more_path=spec.has_more_path,
     )
 

@@ -298,13 +298,6 @@ def test_permanent_fault_fails_cleanly_then_recovers(
     assert cursor("crm", "deals") == TOUCHED_AT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the error of a failed model names the suppressed inner exception: "
-    "extract/load.py _root_message follows __context__ even when __suppress_context__ is set, "
-    "so ExtractError(... page 2 ...) raised 'from None' in extract/rest/fetch.py pages() "
-    "becomes 'PaginationLoop: pagination loop ...' without source, model or page",
-)
 def test_pagination_loop_error_names_the_page(
     api: DemoApi, manifests_dir: Path, reliability: Any
 ) -> None:
@@ -324,12 +317,6 @@ def test_pagination_loop_error_names_the_page(
     assert named, result.error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an empty page in the middle stops page_number/offset pagination silently "
-    "even when the first page declared more pages (stop_after_empty_page defaults to true): "
-    "the run reports ok with the remaining pages missing (extract/rest/paginators.py)",
-)
 @pytest.mark.parametrize(
     ("model", "path", "expected"),
     [("customers", "/crm/customers", 200 - 20), ("contacts", "/crm/contacts", 600 - 100)],
