@@ -41,14 +41,20 @@ class ExtractError(KspyderError):
     """A source or model failed while extracting or loading."""
 
 
-def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception of a chain, following ``__context__`` only where Python
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions behind it, following ``__context__`` only where Python
     would show it (not past a ``raise ... from None``, whose message is the meaningful one)."""
-    seen = exc
+    chain = [exc]
     while True:
+        seen = chain[-1]
         nxt = seen.__cause__
         if nxt is None and not seen.__suppress_context__:
             nxt = seen.__context__
-        if nxt is None:
-            return seen
-        seen = nxt
+        if nxt is None or nxt in chain:
+            return chain
+        chain.append(nxt)
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of the chain (see ``exception_chain``)."""
+    return exception_chain(exc)[-1]

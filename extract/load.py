@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import LoadInfo
 
 from extract import project
-from extract.errors import root_cause
+from extract.errors import exception_chain, root_cause
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
@@ -117,7 +116,7 @@ def load_units(source: Source, models: list[str]) -> list[list[str]]:
     return units
 
 
-def _rows(info: LoadInfo | None, pipeline: dlt.Pipeline, model: str) -> int:
+def _rows(pipeline: dlt.Pipeline, model: str) -> int:
     trace = pipeline.last_trace
     counts = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
     return int(counts.get(model, 0))
@@ -175,7 +174,7 @@ def _run_unit(
             source.name,
             m,
             "ok",
-            _rows(info, pipeline, m),
+            _rows(pipeline, m),
             duration,
             where,
             dataset,
@@ -199,14 +198,11 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
 
 def _hint(exc: BaseException, source: Source) -> str:
     """What to do about failures the user must act on."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if type(seen).__name__.startswith("SchemaUpdate"):
-            return (
-                f" -- the warehouse table cannot be changed in place: run "
-                f"`kspyder rebuild {source.name}` to drop and reload the source"
-            )
-        seen = seen.__cause__ or seen.__context__
+    if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
+        return (
+            f" -- the warehouse table cannot be changed in place: run "
+            f"`kspyder rebuild {source.name}` to drop and reload the source"
+        )
     return ""
 
 

@@ -106,27 +106,6 @@ def url_password(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _expand_value(key: str, value: str) -> str:
-    result = expand(value, secret=key in SECRET_KEYS)
-    if key in URL_KEYS:
-        register_secret(url_password(result))
-    return result
-
-
-def expand_tree(data: Any) -> Any:
-    """Expand references in every string of a parsed YAML tree (returns a new tree)."""
-    if isinstance(data, dict):
-        return {
-            k: _expand_value(str(k), v) if isinstance(v, str) else expand_tree(v)
-            for k, v in data.items()
-        }
-    if isinstance(data, list):
-        return [expand_tree(v) for v in data]
-    if isinstance(data, str):
-        return expand(data)
-    return data
-
-
 class RedactingFilter(logging.Filter):
     """Logging filter that redacts registered secrets from every record."""
 

@@ -43,23 +43,22 @@ def _admin_exec(sql: str) -> None:
         conn.close()
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database on 127.0.0.1, dropped afterwards; yields its URL."""
-    name = f"kspyder_t_{uuid.uuid4().hex[:10]}"
+def _fresh_database(prefix: str) -> Iterator[str]:
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     _admin_exec(f'create database "{name}"')
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
         _admin_exec(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on 127.0.0.1, dropped afterwards; yields its URL."""
+    yield from _fresh_database("kspyder_t_")
 
 
 @pytest.fixture
 def pg_source_db() -> Iterator[str]:
     """A second fresh database playing the role of a source."""
-    name = f"kspyder_s_{uuid.uuid4().hex[:10]}"
-    _admin_exec(f'create database "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        _admin_exec(f'drop database if exists "{name}" with (force)')
+    yield from _fresh_database("kspyder_s_")

@@ -33,6 +33,12 @@ SourceCheck = Callable[[Source], Iterable[tuple[KeyPath, str]]]
 _checks: list[SourceCheck] = []
 
 
+UNSAFE_IDENTIFIER = (
+    "is not a safe SQL identifier (lowercase letters, digits and _, "
+    "starting with a letter or _, at most 63 characters)"
+)
+
+
 def register_check(check: SourceCheck) -> SourceCheck:
     """Add a semantic check run on every validated source."""
     _checks.append(check)
@@ -201,10 +207,7 @@ def _message(err: Any, raw: Any, loc: KeyPath) -> str:
         allowed = ", ".join(sorted(parent.model_fields)) if parent else ""
         return f"unknown key '{loc[-1]}'" + (f" (allowed: {allowed})" if allowed else "")
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == SQL_IDENTIFIER:
-        return (
-            f"{value} is not a safe SQL identifier (lowercase letters, digits and _, "
-            "starting with a letter or _, at most 63 characters)"
-        )
+        return f"{value} {UNSAFE_IDENTIFIER}"
     if kind == "missing":
         return "required key is missing"
     msg = str(err["msg"]).removeprefix("Value error, ")
@@ -252,17 +255,8 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
             if loc and loc[-1] == "name" and _raw_value(raw, loc) is None and len(loc) > 1:
                 continue  # an injected model name: the key itself is reported
             if "[key]" in full:
-                err = {**err, "input": loc[-1]}
-                shown_key = loc[-1]
-                problems.append(
-                    Problem(
-                        file,
-                        _line(lines, loc),
-                        _dotted(loc),
-                        f"{shown_key!r} is not a safe SQL identifier (lowercase letters, digits "
-                        "and _, starting with a letter or _, at most 63 characters)",
-                    )
-                )
+                message = f"{loc[-1]!r} {UNSAFE_IDENTIFIER}"
+                problems.append(Problem(file, _line(lines, loc), _dotted(loc), message))
                 continue
             problems.append(Problem(file, _line(lines, loc), _dotted(loc), _message(err, raw, loc)))
         raise ConfigError(problems) from None
