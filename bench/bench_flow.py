@@ -21,6 +21,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +57,53 @@ def _prepared_home(base: Path) -> Path:
     return template
 
 
+@contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """``prefect server start`` on a free loopback port (its own PREFECT_HOME); its API URL."""
+    from bench.prefect_worker_check import _free_port, _wait_health
+
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    cmd = [f"{BIN}/prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_health(url)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def case_demo(repeats: int) -> list[Contender]:
-    """kspyder demo (Prefect) vs direct stage calls, from the same fresh state."""
+    """kspyder demo (temporary API server, or a running server) vs direct stage calls.
+
+    Every run starts from the same fresh KSPYDER_HOME; Prefect's local database persists
+    between runs, as it does in .kspyder/prefect.
+    """
     base = Path(tempfile.mkdtemp(prefix="kbench_flow_"))
     template = _prepared_home(base)
     home = base / "run"
     reset = f"rm -rf {home} && cp -r {template} {home}"
-    # Prefect's local database persists between runs, as it does in .kspyder/prefect
     env = {"KSPYDER_HOME": str(home), "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(base / "p")}
-    contenders = [
-        Contender("prefect_flow", f"{BIN}/kspyder demo", setup=reset, env=env),
-        Contender(
-            "direct_stages", f"{sys.executable} -m bench.bench_flow --direct", setup=reset, env=env
-        ),
-    ]
-    run_alternating(contenders, repeats)
+    with prefect_server(base / "server") as api_url:
+        contenders = [
+            Contender("prefect_flow", f"{BIN}/kspyder demo", setup=reset, env=env),
+            Contender(
+                "prefect_running_server",
+                f"{BIN}/kspyder demo",
+                setup=reset,
+                env={**env, "PREFECT_API_URL": api_url},
+            ),
+            Contender(
+                "direct_stages",
+                f"{sys.executable} -m bench.bench_flow --direct",
+                setup=reset,
+                env=env,
+            ),
+        ]
+        run_alternating(contenders, repeats)
     shutil.rmtree(base, ignore_errors=True)
     return contenders
 
@@ -116,10 +150,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.direct:
         from extract import project
+        from flows.cli import exit_fast
 
         project.export_env()
         direct_run()
-        return {}
+        exit_fast(0)  # as the kspyder CLI exits: the comparison is of the orchestration only
     chosen = case_demo(args.repeats) if args.case == "demo" else case_transform(args.repeats)
     result = {"case": args.case, "results": summarize(chosen)}
     print(json.dumps(result, indent=2))

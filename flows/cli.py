@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -167,7 +167,33 @@ def main() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        exit_fast(exc.code)
+    exit_fast(0)
+
+
+def exit_fast(code: int | str | None) -> NoReturn:
+    """Exit without tearing down every imported module (~1.5-2.5 s here with dlt, dbt and
+    Prefect loaded, for nothing): first what a normal exit does that matters (join
+    non-daemon threads and run the thread-exit hooks Prefect uses to flush its logs and
+    events, run ``atexit`` handlers, flush the standard streams), then ``os._exit``."""
+    import atexit
+    import os
+    import threading
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # not CPython: the normal way
+        sys.exit(code)
+    shutdown()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 COMMAND_MODULES = [

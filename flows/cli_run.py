@@ -8,7 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from extract.errors import KspyderError
+from flows import prefect_server
 from flows.cli_app import WarehouseOpt, app, console, fail, out
+from flows.prefect_server import TemporaryServer
 
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="Aggregation parameter k=v (repeatable)")
@@ -35,32 +37,12 @@ def _print_summary(summary: dict[str, Any], started: float) -> None:
     out.print(f"wall time {time.perf_counter() - started:.1f}s", highlight=False)
 
 
-# Background services a one-shot run on the temporary API server never uses (scheduling,
-# late runs, automations...); `kspyder serve` keeps them, it needs the scheduler.
-ONE_SHOT_SERVER_SETTINGS = {
-    f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
-    for name in (
-        "SCHEDULER",
-        "LATE_RUNS",
-        "FOREMAN",
-        "CANCELLATION_CLEANUP",
-        "PAUSE_EXPIRATIONS",
-        "REPOSSESSOR",
-        "TRIGGERS",
-    )
-}
-
-
-def run_elt(**kwargs: Any) -> dict[str, Any]:
-    """Run the ``elt`` flow (Prefect) and return its summary dict."""
-    import os
-
-    if "PREFECT_API_URL" not in os.environ:
-        for key, value in ONE_SHOT_SERVER_SETTINGS.items():
-            os.environ.setdefault(key, value)
+def run_elt(server: TemporaryServer | None, **kwargs: Any) -> dict[str, Any]:
+    """Run the ``elt`` flow (Prefect) on ``server`` if one was started; return its summary."""
     from flows.elt import elt
 
-    result: dict[str, Any] = elt(**kwargs)
+    with prefect_server.api_for_run(server):
+        result: dict[str, Any] = elt(**kwargs)
     return result
 
 
@@ -74,11 +56,14 @@ def run(
     warehouse: WarehouseOpt = None,
     transform: Annotated[bool, typer.Option(help="Run dbt build")] = True,
     aggregate: Annotated[bool, typer.Option(help="Run aggregation pipelines")] = True,
+    retries: Annotated[int, typer.Option(help="Retries of a failed extract unit")] = 2,
 ) -> None:
     """The full run through Prefect: extract -> dbt build -> aggregations -> summary."""
     started = time.perf_counter()
+    server = prefect_server.start()  # boots while the rest is imported
     try:
         summary = run_elt(
+            server,
             sources=source,
             full_refresh=full_refresh,
             dbt_select=select,
@@ -87,6 +72,7 @@ def run(
             skip_transform=not transform,
             skip_aggregate=not aggregate,
             params=_params(param),
+            retries=retries,
         )
     except KspyderError as exc:
         fail(exc)
@@ -101,13 +87,15 @@ def demo(
     rate: Annotated[float, typer.Option(help="Demo API server-side rate limit (req/s)")] = 50.0,
 ) -> None:
     """Start the demo sources, run the whole flow on the embedded defaults, stop them."""
+    started = time.perf_counter()
+    server = prefect_server.start()  # boots while the demo sources start
+
     from flows.demo import demo_sources
 
-    started = time.perf_counter()
     with demo_sources(rate) as url:
         console.print(f"demo API on {url}; ERP SQLite ready; running the elt flow", highlight=False)
         try:
-            summary = run_elt()
+            summary = run_elt(server)
         except KspyderError as exc:
             fail(exc)
     _print_summary(summary, started)

@@ -24,6 +24,7 @@ from flows.summary import RunSummary, markdown, write_ledger
 
 NETWORK_RETRIES = 2
 RETRY_DELAYS: list[float] = [5.0, 30.0]
+FLOW_TIMEOUT_S = 12 * 3600  # the flow runs in the main thread: this one can interrupt
 
 
 class ModelsFailed(KspyderError):
@@ -41,7 +42,8 @@ class ModelsFailed(KspyderError):
     name="extract-unit",
     retries=NETWORK_RETRIES,
     retry_delay_seconds=RETRY_DELAYS,
-    timeout_seconds=6 * 3600,
+    # no task timeout: it runs in a worker thread, where Prefect cannot interrupt it; REST
+    # requests carry their own timeout (manifest `timeout`) and the flow has one
     task_run_name="extract-{source_name}-{models}",
 )
 def extract_unit(
@@ -137,7 +139,12 @@ def summary_task(summary: RunSummary, warehouse_url: str | None) -> dict[str, An
     return summary.as_dict()
 
 
-@flow(name="elt", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)  # type: ignore[arg-type]
+@flow(
+    name="elt",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
+    log_prints=True,
+    timeout_seconds=FLOW_TIMEOUT_S,
+)
 def elt(
     sources: list[str] | None = None,
     full_refresh: bool = False,
