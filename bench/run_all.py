@@ -60,12 +60,12 @@ def plan(quick: bool) -> dict[str, list[str]]:
             ],
             "duckdb": ["--case", "duckdb", "--rows", "20000", "--repeats", "1"],
             "scale": ["--case", "scale", "--sizes", "10000,30000", "--repeats", "1"],
-            "rest": ["--pages", "20", "--latency", "0.02", "--rate", "50"],
+            "rest": ["--pages", "20", "--latency", "0.02", "--rate", "50", "--repeats", "1"],
         }
     return {
         "pg": ["--case", "pg", "--rows", "1000000", "--repeats", "3"],
         "duckdb": ["--case", "duckdb", "--rows", "1000000", "--repeats", "3"],
-        "scale": ["--case", "scale", "--sizes", "1000000,3000000,10000000", "--repeats", "1"],
+        "scale": ["--case", "scale", "--sizes", "1000000,3000000,10000000", "--repeats", "3"],
         "rest": [],
         "transform": ["--case", "transform", "--repeats", "3"],
         "demo": ["--case", "demo", "--repeats", "3"],
