@@ -4,10 +4,16 @@ Pipelines are named ``kspyder_<source>`` and live in ``.kspyder/pipelines`` (see
 ``extract.project``), so ``dlt pipeline --pipelines-dir .kspyder/pipelines kspyder_erp info``
 works. Each model (with its REST children) loads in its own run, so one failing model
 never loses what the others loaded.
+
+Before a model runs, what an earlier run left pending (a crash, a failed load) is finished,
+and an extracted package that cannot be normalized is dropped with local state rewound to
+where it started, so its rows are extracted again. A model whose warehouse table is gone
+while local state remembers loading it is reloaded from scratch.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -15,6 +21,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.utils import get_root_table
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract import project
 from extract.errors import exception_chain, root_cause
@@ -25,6 +34,7 @@ from extract.sources import build_source, select_models
 from extract.warehouse import Warehouse
 
 MARKER = ".kspyder_destination"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,6 +110,45 @@ def _local_state_orphaned(pipeline: dlt.Pipeline) -> bool:
         return not client.has_dataset()
 
 
+class _WarehouseTables:
+    """The tables of a source's dataset, read once per source run when first needed."""
+
+    def __init__(self, pipeline: dlt.Pipeline, warehouse: Warehouse) -> None:
+        self.pipeline = pipeline
+        self.checked = warehouse.kind != "files"
+        self._present: set[str] | None = None
+
+    def lost(self, unit: list[str]) -> list[str]:
+        """Tables of ``unit`` that local state says hold data but the warehouse no longer has."""
+        known = _loaded_tables(self.pipeline, unit) if self.checked else set()
+        if not known:
+            return []
+        if self._present is None:
+            self._present = _dataset_tables(self.pipeline)
+        return sorted(known - self._present)
+
+
+def _loaded_tables(pipeline: dlt.Pipeline, unit: list[str]) -> set[str]:
+    """Data tables (nested ones included) of the unit's resources that have seen data."""
+    if not pipeline.default_schema_name:
+        return set()
+    schema = pipeline.default_schema
+    return {
+        t["name"]
+        for t in schema.data_tables(seen_data_only=True)
+        if get_root_table(schema.tables, t["name"]).get("resource") in unit
+    }
+
+
+def _dataset_tables(pipeline: dlt.Pipeline) -> set[str]:
+    with pipeline.sql_client() as client:
+        schema = client.make_qualified_table_name_path(None, quote=False)[-1]
+        rows = client.execute_sql(
+            "select table_name from information_schema.tables where table_schema = %s", schema
+        )
+    return {str(r[0]) for r in rows or []}
+
+
 def load_units(source: Source, models: list[str]) -> list[list[str]]:
     """Groups loaded together: a model with its descendants (REST parent/child)."""
     roots = [
@@ -134,8 +183,9 @@ def extract_source(
     results: list[ModelResult] = []
     with source_lock(source.name):
         pipeline = make_pipeline(source, warehouse)
+        tables = _WarehouseTables(pipeline, warehouse)
         for unit in load_units(source, selected):
-            results += _run_unit(source, warehouse, pipeline, unit, full_refresh)
+            results += _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
             if on_model:
                 for result in results[-len(unit) :]:
                     on_model(result)
@@ -148,15 +198,18 @@ def _run_unit(
     pipeline: dlt.Pipeline,
     unit: list[str],
     full_refresh: bool,
+    tables: _WarehouseTables,
 ) -> list[ModelResult]:
     started = time.perf_counter()
     where, dataset = warehouse.display, dataset_name(source, warehouse)
     try:
         dlt_source = build_source(source, unit)
-        info = pipeline.run(
+        _settle_pending(pipeline)
+        info = _run(
+            pipeline,
             dlt_source,
-            loader_file_format=warehouse.loader_file_format(source.kind == "sql"),  # type: ignore[arg-type]
-            refresh="drop_resources" if full_refresh else None,  # type: ignore[arg-type]
+            loader_file_format=warehouse.loader_file_format(source.kind == "sql"),
+            refresh="drop_resources" if full_refresh or _reload(source, unit, tables) else None,
         )
         info.raise_on_failed_jobs()
     except Exception as exc:  # one model failing must not stop the others
@@ -185,6 +238,67 @@ def _run_unit(
         )
         for m in unit
     ]
+
+
+def _reload(source: Source, unit: list[str], tables: _WarehouseTables) -> bool:
+    lost = tables.lost(unit)
+    if lost:
+        log.warning(
+            "%s: %s missing from the warehouse; reloading %s from scratch",
+            source.name,
+            ", ".join(lost),
+            ", ".join(unit),
+        )
+    return bool(lost)
+
+
+def _run(pipeline: dlt.Pipeline, data: Any, **options: Any) -> LoadInfo:
+    """``pipeline.run``; a package that fails to normalize is dropped, not retried forever."""
+    try:
+        return pipeline.run(data, **options)
+    except PipelineStepFailed as exc:
+        if exc.step == "normalize":
+            _drop_unnormalizable(pipeline, exc)
+        raise
+
+
+def _settle_pending(pipeline: dlt.Pipeline) -> None:
+    """Finish the packages an earlier run left pending, so this run extracts anew.
+
+    Left pending, dlt's ``run`` would only finish them and skip the new extract. An extracted
+    package that cannot be normalized (a crash before its schema was saved, a schema contract
+    violation) is dropped: its state never reached the warehouse, so its rows come again.
+    """
+    if pipeline.list_extracted_load_packages():
+        try:
+            pipeline.normalize()
+        except PipelineStepFailed as exc:
+            if not _drop_unnormalizable(pipeline, exc):
+                raise
+            log.warning(
+                "%s: dropped pending package %s, which cannot be normalized (%s); its rows "
+                "will be extracted again",
+                pipeline.pipeline_name,
+                exc.load_id,
+                redact(_root_message(exc)),
+            )
+    if pipeline.list_normalized_load_packages():
+        pipeline.load().raise_on_failed_jobs()
+
+
+def _drop_unnormalizable(pipeline: dlt.Pipeline, exc: PipelineStepFailed) -> bool:
+    """Drop the extracted package normalize failed on (and newer ones), rewinding local state.
+
+    Packages normalize finished before the failure are loaded first, so only extracted ones
+    are left: ``abort_packages`` deletes them and restores the state and schemas saved when
+    the oldest was extracted (its cursors included). False when there is nothing to drop.
+    """
+    if exc.load_id not in pipeline.list_extracted_load_packages():
+        return False
+    if pipeline.list_normalized_load_packages():
+        pipeline.load().raise_on_failed_jobs()
+    pipeline.abort_packages()
+    return True
 
 
 def _unit_stats(source: Source) -> dict[str, dict[str, int]]:

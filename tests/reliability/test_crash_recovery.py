@@ -135,12 +135,6 @@ def _schema_has(table: str) -> bool:
         return False
 
 
-EXTRACT_COMMIT_BUG = (
-    "BUG: a SIGKILL after dlt committed the extracted package but before the pipeline saved its "
-    "schema leaves a package whose table the local schema does not know; every later run of "
-    "every model of the source fails in normalize with KeyError: 'orders' (extract/load.py "
-    "_run_unit keeps retrying the pending package; nothing drops or repairs it)"
-)
 PHASES = [
     Phase(
         "extract",
@@ -179,12 +173,7 @@ PHASES = [
         model="events",
     ),
 ]
-PHASE_PARAMS = [
-    pytest.param(p, id=p.name, marks=pytest.mark.xfail(strict=True, reason=EXTRACT_COMMIT_BUG))
-    if p.name == "extract commit"
-    else pytest.param(p, id=p.name)
-    for p in PHASES
-]
+PHASE_PARAMS = [pytest.param(p, id=p.name) for p in PHASES]
 
 
 def _orphans(wh: str, table: str) -> int:

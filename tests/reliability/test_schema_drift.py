@@ -164,13 +164,6 @@ def test_new_column_under_each_contract(
         assert query(warehouse.location, "select extra from drift.items where id = 3") == [("new",)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a freeze violation found in normalize (JSON rows) leaves the extracted package "
-    "pending; every later pipeline.run of the source (extract/load.py _run_unit, one pipeline "
-    "per source) re-normalizes it first and fails with the same error, so the source's other "
-    "models fail too and conforming data never loads until `kspyder rebuild`",
-)
 def test_freeze_violation_does_not_block_the_other_models_or_later_runs(
     records: Records, httpserver: HTTPServer, manifests_dir: Path, reliability: Any
 ) -> None:

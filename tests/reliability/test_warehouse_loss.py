@@ -5,7 +5,9 @@ dropped or the DuckDB file deleted, ``make_pipeline`` must notice and start the 
 so incremental models do not load "only new rows" into an empty table. The SQL + DuckDB
 file case is ``test_warehouse_file_deleted_between_runs_reloads_everything`` in
 ``tests/extract/test_sql_load.py``; here: a dropped PostgreSQL schema and a deleted DuckDB
-file, each with an incremental SQL source and an incremental REST source.
+file, each with an incremental SQL source and an incremental REST source, and one dropped
+table, which the run of its model must notice and reload (``extract_source`` compares the
+tables local state has loaded with the dataset's, one catalog query per source run).
 """
 
 from __future__ import annotations
@@ -115,13 +117,6 @@ def test_lost_warehouse_is_rebuilt_by_the_next_run(
     assert (cursor("erp", "orders"), cursor("crm", "deals")) == cursors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: one raw table dropped (schema kept) is not noticed: local state still says the "
-    "model is loaded up to its cursor, the next run reports ok with 0 rows and the table stays "
-    "missing until `kspyder rebuild` (extract/load.py _local_state_orphaned only checks the "
-    "dataset exists)",
-)
 def test_one_dropped_table_is_reloaded(sources: dict[str, Source], reliability: Any) -> None:
     import duckdb
 
