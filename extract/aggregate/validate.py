@@ -8,11 +8,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from extract.aggregate.model import FixtureTest, Output, Param, Pipeline
+from extract.aggregate.model import FixtureTest, Output, Param, ParamType, Pipeline
 from extract.aggregate.outputs import available_formats
 from extract.aggregate.params import PLACEHOLDER, coerce, placeholders
 from extract.errors import ConfigError, Problem
@@ -29,6 +29,10 @@ WRITE_STAGES = ("$out", "$merge")
 JAVASCRIPT = ("$where", "$function", "$accumulator")
 INT_ARGUMENTS: dict[str, tuple[str, ...]] = {"$limit": (), "$skip": (), "$sample": ("size",)}
 Issue = tuple[KeyPath, str]
+PARAM_SHAPE = (
+    f"{{type: {'|'.join(get_args(ParamType))}, default: ..., choices: [...], description: ...}}"
+)
+MAPPING_ERRORS = ("dict_type", "model_type", "model_attributes_type")
 
 
 def stage_issues(stages: Any) -> Iterator[Issue]:
@@ -74,6 +78,14 @@ def _key_placeholders(tree: Any, path: KeyPath) -> Iterator[Issue]:
             yield from _key_placeholders(value, (*path, i))
 
 
+def _declared(raw: dict[str, Any]) -> dict[Any, Any] | None:
+    """The ``params`` mapping as written ({} when absent); None when it is not a mapping."""
+    params = raw.get("params")
+    if params is None:
+        return {}
+    return params if isinstance(params, dict) else None
+
+
 def _valid_params(raw: Any) -> dict[str, Param]:
     """The parameters that validate on their own (the others are reported by pydantic)."""
     params: dict[str, Param] = {}
@@ -102,10 +114,11 @@ def _param_issues(params: dict[str, Param], raw: dict[str, Any]) -> Iterator[Iss
 def _placeholder_issues(params: dict[str, Param], raw: dict[str, Any]) -> Iterator[Issue]:
     stages = raw.get("stages")
     declared = ", ".join(params) or "none"
+    written = _declared(raw)  # None: params is not a mapping, reported on its own
     yield from _key_placeholders(stages, ("stages",))
     for path, name, exact in placeholders(stages, ("stages",)):
         spec = params.get(name)
-        if spec is None and name not in (raw.get("params") or {}):
+        if spec is None and written is not None and name not in written:
             yield path, f"unknown parameter '{name}' (declared: {declared})"
         elif spec is not None and exact and _needs_int(path) and spec.type != "int":
             yield path, f"parameter '{name}' is {spec.type}, {path[2]} needs an int"
@@ -132,10 +145,11 @@ def _test_issues(params: dict[str, Param], raw: dict[str, Any]) -> Iterator[Issu
     if not isinstance(test, dict):
         return
     given: dict[str, Any] = test["params"] if isinstance(test.get("params"), dict) else {}
+    written = _declared(raw)  # None: params is not a mapping, reported on its own
     for name, value in given.items():
         spec = params.get(name)
         if spec is None:
-            if name not in (raw.get("params") or {}):
+            if written is not None and name not in written:
                 yield ("test", "params", name), f"unknown parameter '{name}'"
             continue
         try:
@@ -175,11 +189,25 @@ def _pydantic_issues(exc: ValidationError) -> Iterator[Issue]:
             yield loc, f"unknown key '{loc[-1]}'{allowed}"
         elif kind == "missing":
             yield loc, "required key is missing"
+        elif kind in MAPPING_ERRORS:
+            yield loc, _mapping_message(loc, err.get("input"))
         else:
             message = str(err["msg"]).removeprefix("Value error, ")
             shown = err.get("input")
             got = f" (got {shown!r})" if isinstance(shown, str | int | float | bool) else ""
             yield loc, message + got
+
+
+def _mapping_message(loc: KeyPath, shown: Any) -> str:
+    """A mapping was expected at ``loc``: say which shape, and what was written instead."""
+    got = f" (got {shown!r})" if isinstance(shown, str | int | float | bool) else ""
+    if loc == ("params",):
+        return f"expected a mapping of parameter names to {PARAM_SHAPE}{got}"
+    if len(loc) == 2 and loc[0] == "params":
+        return f"a parameter is a mapping {PARAM_SHAPE}{got}"
+    model = _model_at(loc)
+    keys = f" with keys {', '.join(sorted(model.model_fields))}" if model else ""
+    return f"expected a mapping{keys}{got}"
 
 
 def _line(lines: dict[KeyPath, int], path: KeyPath) -> int:

@@ -37,6 +37,10 @@ UNSAFE_IDENTIFIER = (
     "is not a safe SQL identifier (lowercase letters, digits and _, "
     "starting with a letter or _, at most 63 characters)"
 )
+BARE_NAMES_ONLY = (
+    "a list of models holds bare names only; to configure a model, write models as a "
+    "mapping (models: {name: {...}})"
+)
 
 
 def register_check(check: SourceCheck) -> SourceCheck:
@@ -78,8 +82,8 @@ def _expand_short_forms(raw: dict[str, Any], stem: str) -> dict[str, Any]:
     data.setdefault("name", stem)
     defaults = data.get("defaults") or {}
     models = data.get("models")
-    if isinstance(models, list):  # a bare list of model names
-        models = {str(m): None for m in models if isinstance(m, str | int)}
+    if isinstance(models, list):  # a bare list of model names (others: _model_list_issues)
+        models = {m: None for m in models if isinstance(m, str)}
     if isinstance(models, dict):
         expanded: dict[str, Any] = {}
         for name, model in models.items():
@@ -96,6 +100,21 @@ def _expand_short_forms(raw: dict[str, Any], stem: str) -> dict[str, Any]:
     if isinstance(defaults, dict):
         _expand_columns(defaults)
     return data
+
+
+def _model_list_issues(raw: dict[str, Any]) -> Iterable[tuple[KeyPath, str]]:
+    """Entries of a bare list of models that are not model names, or repeat one."""
+    models = raw.get("models")
+    first: dict[str, int] = {}
+    for i, name in enumerate(models if isinstance(models, list) else []):
+        if isinstance(name, dict | list):
+            yield ("models", i), BARE_NAMES_ONLY
+        elif not isinstance(name, str):
+            yield ("models", i), f"a model name must be a string, got {name!r}"
+        elif name in first:
+            yield ("models", i), f"duplicate model '{name}' (also models.{first[name]})"
+        else:
+            first[name] = i
 
 
 def _expand_columns(body: dict[str, Any]) -> None:
@@ -237,7 +256,7 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
     raw, lines = load_yaml(path, file)
     if not isinstance(raw, dict):
         raise ConfigError([Problem(file, 1, "", "a manifest must be a mapping of keys")])
-    issues = list(_literal_secrets(raw))
+    issues = [*_literal_secrets(raw), *_model_list_issues(raw)]
     data = _expand_short_forms(raw, path.stem)
     env_issues: list[tuple[KeyPath, str]] = []
     data = _expand_env(data, (), env_issues)
@@ -252,6 +271,11 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
         for err in exc.errors():
             full = tuple(err["loc"])
             loc = _loc(full)
+            if err["type"] == "missing_for_kind":  # reported at the missing key, line of kind
+                key = (*loc, (err.get("ctx") or {})["key"])
+                message = str(err["msg"])
+                problems.append(Problem(file, _line(lines, (*loc, "kind")), _dotted(key), message))
+                continue
             if loc and loc[-1] == "name" and _raw_value(raw, loc) is None and len(loc) > 1:
                 continue  # an injected model name: the key itself is reported
             if "[key]" in full:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 SQL_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 Identifier = Annotated[str, StringConstraints(pattern=SQL_IDENTIFIER)]
@@ -19,6 +20,9 @@ ColumnType = Literal[
     "text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "json", "binary"
 ]
 SchemaContract = Literal["evolve", "freeze", "discard_row", "discard_value"]
+# The settings block each source kind needs; a missing one is reported at its own key
+# (error type ``missing_for_kind``, the key in the error's context).
+KIND_SETTINGS: dict[str, str] = {"sql": "connection", "rest": "client"}
 
 
 class Strict(BaseModel):
@@ -234,10 +238,11 @@ class Source(Strict):
 
     @model_validator(mode="after")
     def _kind_settings(self) -> Source:
-        if self.kind == "sql" and self.connection is None:
-            raise ValueError("kind 'sql' needs a connection")
-        if self.kind == "rest" and self.client is None:
-            raise ValueError("kind 'rest' needs a client")
+        key = KIND_SETTINGS[self.kind]
+        if getattr(self, key) is None:
+            raise PydanticCustomError(
+                "missing_for_kind", "kind '{kind}' needs a {key}", {"kind": self.kind, "key": key}
+            )
         return self
 
     def pii_columns(self, strategy: str) -> dict[str, list[str]]:

@@ -189,6 +189,43 @@ models:
 """,
         "table_and_query.yml:5 models.a: give either table or query, not both",
     ),
+    (
+        "no_connection",
+        "description: d\nkind: sql\nmodels: [a]\n",
+        "no_connection.yml:2 connection: kind 'sql' needs a connection",
+    ),
+    (
+        "no_client",
+        "kind: rest\nmodels: [a]\n",
+        "no_client.yml:1 client: kind 'rest' needs a client",
+    ),
+    (
+        "float_model_name",
+        "kind: sql\nconnection: {url: 'sqlite:///x.db'}\nmodels:\n  - 1.5\n  - a\n",
+        "float_model_name.yml:4 models.0: a model name must be a string, got 1.5",
+    ),
+    (
+        "repeated_model_name",
+        "kind: sql\nconnection: {url: 'sqlite:///x.db'}\nmodels: [a, a]\n",
+        "repeated_model_name.yml:3 models.1: duplicate model 'a' (also models.0)",
+    ),
+    (
+        "complex_key",
+        "kind: sql\nconnection: {url: 'sqlite:///x.db'}\nmodels:\n  ? [a, b]\n  : {}\n",
+        "complex_key.yml:4 models: a key must be a plain string or number, not a sequence",
+    ),
+    (
+        "nul_byte",
+        "kind: sql\nconnection: {url: 'sqlite:///x.db'}\nmodels: [a\x00]\n",
+        "nul_byte.yml:3 models.0: unacceptable character #x0000 at column 11",
+    ),
+    (
+        "alias_bomb",  # each b<i> repeats b<i-1> ten times: 10**5 values from 9 lines
+        "kind: sql\nconnection: {url: 'sqlite:///x.db'}\nmodels: [a]\n"
+        "description: &b0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"b{i}: &b{i} [{', '.join([f'*b{i - 1}'] * 10)}]\n" for i in range(1, 6)),
+        "alias_bomb.yml:8 b4.7: aliases (*name) expand the file to more than 100000 values",
+    ),
 ]
 
 

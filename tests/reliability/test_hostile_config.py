@@ -331,19 +331,12 @@ def test_fuzzed_manifest_is_valid_or_a_clean_config_error(
         )
 
 
-def _pipeline_known_bug(tree: Tree) -> bool:
-    """``params`` that is truthy but not a container crashes the checks (see the xfail test)."""
-    params = tree.get("params")
-    return bool(params) and not isinstance(params, dict | list | str)
-
-
 def test_fuzzed_pipeline_is_valid_or_a_clean_config_error(tmp_path: Path, reliability: Any) -> None:
     stats: Counter[str] = Counter()
 
     @SETTINGS
     @given(tree=_fuzzed(PIPELINE))
     def check(tree: Tree) -> None:
-        assume(not _pipeline_known_bug(tree))
         stats["examples"] += 1
         stats["bad"] += 1
         path = write_tree(tmp_path, "p", tree)

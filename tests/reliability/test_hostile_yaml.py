@@ -78,40 +78,23 @@ def test_duplicate_source_across_files_names_both(tmp_path: Path) -> None:
     assert any(p.key_path == "name" and p.line >= 1 for p in info.value.problems), str(info.value)
 
 
-KNOWN_BUGS = [
+HOSTILE_BYTES = [
     pytest.param(
         "complex (sequence) key",
         b"kind: sql\nconnection: {url: 'sqlite://'}\nmodels:\n  ? [a, b]\n  : {}\n",
         parse_source,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=TypeError,
-            reason="BUG: a YAML complex key (`? [a, b]`) crashes extract/manifest/yamlpos.py "
-            "_walk with TypeError: unhashable type: 'list' instead of ConfigError",
-        ),
         id="manifest: complex key",
     ),
     pytest.param(
         "complex (sequence) key",
         b"description: d\ndatabase: db\ncollection: c\nstages:\n  - ? [a]\n    : 1\n",
         parse_pipeline,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=TypeError,
-            reason="BUG: same _walk crash through extract/aggregate/validate.py parse_pipeline",
-        ),
         id="pipeline: complex key",
     ),
     pytest.param(
         "bytes that are not UTF-8",
         b"kind: sql\nconnection: {url: 'sqlite://'}\nmodels: [\xff\xfe]\n",
         parse_source,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=UnicodeDecodeError,
-            reason="BUG: extract/manifest/yamlpos.py load_yaml reads the file with "
-            "read_text(encoding='utf-8') outside its try: UnicodeDecodeError escapes",
-        ),
         id="manifest: invalid UTF-8",
     ),
     pytest.param(
@@ -119,29 +102,18 @@ KNOWN_BUGS = [
         b"description: d\ndatabase: db\ncollection: c\nparams: 5\n"
         b"stages:\n  - $match: {a: '{{ x }}'}\n",
         parse_pipeline,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=TypeError,
-            reason="BUG: extract/aggregate/validate.py _placeholder_issues (and _test_issues) "
-            "test `name not in (raw.get('params') or {})`: TypeError when params is a number",
-        ),
         id="pipeline: params is a number",
     ),
     pytest.param(
         "NUL character",
         b"kind: sql\x00\nmodels: [a]\n",
         parse_source,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="GAP: YAML reader errors (control characters) carry no mark: the problem "
-            "has line 0, so the message names the file without a line",
-        ),
         id="manifest: NUL byte",
     ),
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "parse"), KNOWN_BUGS)
+@pytest.mark.parametrize(("name", "data", "parse"), HOSTILE_BYTES)
 def test_hostile_bytes_give_a_config_error_with_a_line(
     name: str, data: bytes, parse: Callable[[Path], Any], tmp_path: Path, reliability: Any
 ) -> None:
@@ -168,12 +140,6 @@ def test_hostile_bytes_give_a_config_error_with_a_line(
     assert exc is not None and well_formed(exc, path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: models: [1.5, orders] drops 1.5 silently (extract/manifest/loader.py "
-    "_expand_short_forms keeps only str|int names of a bare list); a name that is not a "
-    "string must be an error",
-)
 def test_non_string_model_name_in_a_bare_list_is_an_error(tmp_path: Path, reliability: Any) -> None:
     path = tmp_path / "src.yml"
     path.write_text("kind: sql\nconnection: {url: 'sqlite://'}\nmodels: [1.5, orders]\n")
@@ -188,11 +154,6 @@ def test_non_string_model_name_in_a_bare_list_is_an_error(tmp_path: Path, reliab
     assert exc is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: Source-level checks (`kind: sql` without connection) report no key path "
-    "(extract/manifest/typing.py Source._kind_settings raises at the root)",
-)
 def test_missing_connection_names_its_key(tmp_path: Path, reliability: Any) -> None:
     path = tmp_path / "src.yml"
     path.write_text("kind: sql\nmodels: [orders]\n")
@@ -216,12 +177,6 @@ def _alias_bomb(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: YAML alias bomb: extract/manifest/yamlpos.py _walk visits every path through "
-    "aliases (10**levels), so a 12-line manifest with 9 levels keeps `kspyder validate` busy "
-    "for hours; aliases already walked should not be walked again",
-)
 def test_alias_bomb_work_is_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
 ) -> None:
