@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import dlt
@@ -14,6 +16,7 @@ from dlt.sources.sql_database import sql_table
 
 from extract.manifest.typing import Model, Source
 from extract.pii import column_paths
+from extract.warehouse import ITEMS_HINT
 
 
 def _as_cursor_value(value: Any) -> Any:
@@ -68,10 +71,35 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
         chunk_size=conn.chunk_size,
         backend=backend,
         reflection_level="full",
+        type_adapter_callback=_float_as_double,
         excluded_columns=column_paths(model, "drop") or None,
         **kwargs,
     )
+    if backend == "sqlalchemy":  # Python rows, not Arrow
+        resource.add_map(_keep_non_finite)
+    resource.apply_hints(additional_table_hints={ITEMS_HINT: _items(backend)})
     return resource.with_name(model.name)
+
+
+def _float_as_double(sql_type: Any) -> Any:
+    """SQLAlchemy 2.1's ``Float`` is no longer a ``Numeric``, so dlt leaves such columns
+    untyped and infers a type from the first value: reflect them as dlt's ``double``."""
+    if isinstance(sql_type, sa.Float) and not isinstance(sql_type, sa.Numeric):
+        return sa.Numeric(asdecimal=True) if sql_type.asdecimal else sa.Numeric(asdecimal=False)
+    return sql_type
+
+
+def _items(backend: str) -> str:
+    """What a backend yields (the destination loads Arrow and Python rows differently)."""
+    return "object" if backend == "sqlalchemy" else "arrow"
+
+
+def _keep_non_finite(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities as ``Decimal``: dlt's JSON files turn float NaN/inf into null."""
+    for key, value in row.items():
+        if type(value) is float and not math.isfinite(value):
+            row[key] = Decimal(value)
+    return row
 
 
 def _query_resource(source: Source, model: Model, engine: sa.Engine) -> DltResource:
@@ -94,7 +122,9 @@ def _query_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
             while batch := result.fetchmany(chunk):
                 yield pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in batch])
 
-    return dlt.resource(rows, name=model.name)
+    resource = dlt.resource(rows, name=model.name)
+    resource.apply_hints(additional_table_hints={ITEMS_HINT: "arrow"})
+    return resource
 
 
 def build_sql_source(source: Source, models: list[str] | None = None) -> DltSource:

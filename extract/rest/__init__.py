@@ -67,8 +67,10 @@ def build_rest_source(source: Source, models: list[str] | None = None) -> DltSou
     stats.start(source.name, selected)
     client = source.client
     transport = Transport(source.name, client, budget_for(source.name, client.rate_limit))
-    resources = build_resources(source, needed, transport, create_auth(client.auth, client))
-    dlt_source = DltSource(Schema(source.name), source.name, list(resources.values()))
+    schema = Schema(source.name)
+    auth = create_auth(client.auth, client)
+    resources = build_resources(source, needed, transport, auth, schema)
+    dlt_source = DltSource(schema, source.name, list(resources.values()))
     for name in needed:
         if name not in selected:
             dlt_source.resources[name].selected = False

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import dlt
 from dlt.common import jsonpath
+from dlt.common.schema import Schema
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.utils import join_url
 from requests import Request
@@ -26,6 +27,7 @@ from extract.errors import ExtractError
 from extract.manifest.typing import Endpoint, Model, Source
 from extract.rest.fetch import EndpointFetcher
 from extract.rest.incremental import make_incremental, param_value
+from extract.rest.keys import KeyCheck
 from extract.rest.transport import Transport
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\.([A-Za-z0-9_.\-]+)\}")
@@ -167,16 +169,20 @@ def _with_hints(resource: DltResource, model: Model) -> DltResource:
     return resource
 
 
-def _top_level(template: RequestTemplate, fetcher: EndpointFetcher) -> DltResource:
+def _top_level(template: RequestTemplate, fetcher: EndpointFetcher, keys: KeyCheck) -> DltResource:
     incremental = make_incremental(template.model.incremental)  # dlt binds it to the state
 
     def fetch(cursor: Any = incremental) -> Iterator[list[Any]]:
-        yield from fetcher.pages(template.build(cursor))
+        for page in fetcher.pages(template.build(cursor)):
+            keys.check(page)
+            yield page
 
     return _with_hints(dlt.resource(fetch, name=template.model.name), template.model)
 
 
-def _child(template: RequestTemplate, fetcher: EndpointFetcher, parent: DltResource) -> DltResource:
+def _child(
+    template: RequestTemplate, fetcher: EndpointFetcher, keys: KeyCheck, parent: DltResource
+) -> DltResource:
     model = template.model
     include = list(model.include_from_parent)
 
@@ -191,23 +197,33 @@ def _child(template: RequestTemplate, fetcher: EndpointFetcher, parent: DltResou
                 for record in page:
                     if extra and isinstance(record, dict):
                         record.update(extra)
+                keys.check(page)
                 yield page
 
     return _with_hints(dlt.transformer(fetch, data_from=parent, name=model.name), model)
 
 
 def build_resources(
-    source: Source, names: list[str], transport: Transport, auth: AuthBase | None
+    source: Source,
+    names: list[str],
+    transport: Transport,
+    auth: AuthBase | None,
+    schema: Schema | None = None,
 ) -> dict[str, DltResource]:
-    """One resource per name (names must list parents before their children)."""
+    """One resource per name (names must list parents before their children).
+
+    ``schema`` (the source's) gives the naming convention record keys are checked with.
+    """
+    schema = Schema(source.name) if schema is None else schema
     resources: dict[str, DltResource] = {}
     for name in names:
         model = source.models[name]
         template = RequestTemplate(source, model, auth)
         fetcher = _fetcher(source, model, transport)
+        keys = KeyCheck(source.name, model, schema)
         parent = parent_of(model)
         if parent is None:
-            resources[name] = _top_level(template, fetcher)
+            resources[name] = _top_level(template, fetcher, keys)
         else:
-            resources[name] = _child(template, fetcher, resources[parent])
+            resources[name] = _child(template, fetcher, keys, resources[parent])
     return resources

@@ -209,12 +209,6 @@ def test_nan_in_rest_json_is_refused_clearly(
     assert clear, error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP (dlt behaviour, value changed silently): a NUL character in a string is "
-    "stripped when loading into PostgreSQL (which cannot store it); DuckDB keeps it. Neither "
-    "loaded faithfully nor refused",
-)
 def test_nul_character_is_kept_or_refused_on_postgres(
     httpserver: HTTPServer,
     manifests_dir: Path,
@@ -237,12 +231,6 @@ def test_nul_character_is_kept_or_refused_on_postgres(
     assert result.status == "failed" or got == "a\x00b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP (dlt behaviour, value changed silently): with `backend: sqlalchemy` NaN and "
-    "±Infinity floats are loaded as NULL (the default backends, connectorx and pyarrow, keep "
-    "them); kspyder offers the backend without a warning",
-)
 def test_sqlalchemy_backend_keeps_non_finite_floats(
     pg_source_db: str, manifests_dir: Path, reliability: Any
 ) -> None:
@@ -274,12 +262,6 @@ def test_sqlalchemy_backend_keeps_non_finite_floats(
     assert result.status == "ok" and all(kept) and len(kept) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SQL sources load into PostgreSQL with CSV COPY (extract/warehouse.py "
-    "Warehouse.loader_file_format returns 'csv' for Arrow sources); dlt's COPY says NULL '' "
-    "and FORCE_NULL(<nullable columns>), so an empty string, quoted or not, is read as NULL",
-)
 def test_empty_string_stays_empty_on_postgres(
     pg_source_db: str, pg_database: str, manifests_dir: Path, reliability: Any
 ) -> None:

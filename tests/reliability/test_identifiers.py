@@ -263,14 +263,6 @@ def test_hostile_keys_in_rest_records(
     assert values == set(HOSTILE_COLUMNS.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (data loss): REST record keys that collide after dlt's name normalization "
-    "(`E-mail` and `e_mail`, or two non-ASCII names that both become `x`) are merged into one "
-    "column, the last value silently winning; SQL (Arrow) sources refuse the same collision "
-    "with NameNormalizationCollision. kspyder's REST path does not check (extract/sources.py "
-    "build_source / extract/rest/resources.py)",
-)
 def test_colliding_keys_in_rest_records_are_not_merged_silently(
     httpserver: HTTPServer, manifests_dir: Path, reliability: Any
 ) -> None:
