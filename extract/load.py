@@ -192,6 +192,12 @@ def extract_source(
     return results
 
 
+def _model_failure(exc: BaseException) -> bool:
+    """An error of the model, not of the process: any Exception, and the PanicException a
+    Rust extension (connectorx) raises as a BaseException, e.g. on a numeric NaN."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
 def _run_unit(
     source: Source,
     warehouse: Warehouse,
@@ -212,7 +218,9 @@ def _run_unit(
             refresh="drop_resources" if full_refresh or _reload(source, unit, tables) else None,
         )
         info.raise_on_failed_jobs()
-    except Exception as exc:  # one model failing must not stop the others
+    except BaseException as exc:  # one model failing must not stop the others
+        if not _model_failure(exc):
+            raise
         duration = time.perf_counter() - started
         message = redact(_root_message(exc) + _hint(exc, source))
         return [

@@ -158,3 +158,22 @@ def test_nul_character_in_a_rest_record_is_refused(
     result = extract_source(load(manifests_dir, "api", text), resolve(pg_database))[0]
     assert result.status == "failed"
     assert "NUL character" in (result.error or "") and "'a\\x00b'" in (result.error or "")
+
+
+@pytest.mark.postgres
+def test_connectorx_panic_fails_only_that_model(
+    pg_source_db: str, pg_database: str, manifests_dir: Path
+) -> None:
+    """connectorx panics (a BaseException) on a numeric NaN: that model fails, clearly; the
+    other model of the source still loads."""
+    _seed(pg_source_db, numeric_nan=True)
+    text = (
+        f"kind: sql\nconnection: {{url: '{pg_source_db}', backend: connectorx}}\n"
+        "models:\n  vals: {primary_key: id}\n"
+        "  ids: {query: 'select id from vals', write_disposition: replace}\n"
+    )
+    warehouse = resolve(pg_database)
+    results = {r.model: r for r in extract_source(load(manifests_dir, "src", text), warehouse)}
+    assert results["vals"].status == "failed" and results["vals"].error
+    assert results["ids"].status == "ok", results["ids"].error
+    assert query(warehouse.sqlalchemy_url(), "select count(*) from src.ids") == [(4,)]
