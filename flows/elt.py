@@ -11,6 +11,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from extract.errors import KspyderError
@@ -51,6 +52,9 @@ def extract_unit(
 ) -> list[dict[str, Any]]:
     """Extract and load models loaded together; raises (so Prefect retries) if one failed."""
     results = stages.extract_stage(source_name, models, full_refresh, warehouse_url)
+    earlier_attempts = max(task_run.run_count - 1, 0)  # Prefect retries of this unit
+    for r in results:
+        r["retries"] = r.get("retries", 0) + earlier_attempts
     if any(r["status"] != "ok" for r in results):
         raise ModelsFailed(results)
     return results
@@ -160,6 +164,8 @@ def elt(
     install_log_redaction()  # also when a worker runs the flow without the CLI
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     names = stages.source_names(sources)
+    if len(names) > 1:
+        stages.preload_modules()
     futures = [
         extract_source_task.submit(name, full_refresh, warehouse_url, retries) for name in names
     ]

@@ -54,6 +54,39 @@ def source_names(only: list[str] | None = None) -> list[str]:
     return [name for name, s in load_manifests(only=only or None).items() if s.enabled]
 
 
+# Imported lazily by extraction (dlt imports them on first use). Two task threads importing
+# them for the first time at once can get a partially initialized module (Python's import
+# deadlock avoidance hands one thread the half-run module): "partially initialized module
+# 'pandas' has no attribute 'DataFrame'", seen on the demo as a failed first attempt.
+LAZY_IMPORTS = (
+    "pyarrow",
+    "pyarrow.parquet",
+    "pyarrow.csv",
+    "pyarrow.compute",
+    "pandas",
+    "sqlalchemy",
+    "connectorx",
+    "duckdb",
+    "dlt.common.libs.pyarrow",
+    "dlt.common.libs.pandas",
+    "dlt.sources.sql_database",
+    "dlt.sources.helpers.rest_client",
+    "dlt.normalize",
+    "dlt.load",
+)
+
+
+def preload_modules() -> None:
+    """Import what extraction imports lazily, once, before sources run concurrently."""
+    import importlib
+
+    for name in LAZY_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional backend that is not installed
+            continue
+
+
 def _mask_counts(source: Source, model: str) -> int:
     cols = source.models[model].columns.values()
     return sum(1 for c in cols if c.pii in ("mask", "redact"))

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -113,6 +114,28 @@ def test_failing_model_fails_the_run_and_keeps_the_rest(
     assert summary["failures"][0].startswith("extract erp.ghosts")
     count = query(str(project.duckdb_path()), "select count(*) from erp.orders")
     assert count == [(2000,)]
+
+
+def test_a_unit_retried_by_prefect_counts_its_retry(
+    harness: None, manifests_dir: Path, httpserver: Any
+) -> None:
+    """A 400 (not retried at the HTTP level) fails attempt 1; Prefect's retry loads it and
+    the summary and ledger count that retry."""
+    from flows.elt import elt
+
+    httpserver.expect_oneshot_request("/items").respond_with_json({"error": "busy"}, status=400)
+    httpserver.expect_request("/items").respond_with_json({"data": [{"id": 1}, {"id": 2}]})
+    write_manifest(
+        manifests_dir,
+        "api",
+        f'kind: rest\nclient: {{base_url: "{httpserver.url_for("/")}", paginator: single_page}}\n'
+        "models:\n  items: {primary_key: id, endpoint: {path: /items, data_selector: data}}\n",
+    )
+    summary = elt(skip_transform=True, skip_aggregate=True, retries=1)
+    (model,) = summary["models"]
+    assert (model["status"], model["rows"], model["retries"]) == ("ok", 2, 1)
+    ledger = query(str(project.duckdb_path()), "select retries from kspyder_meta._kspyder_runs")
+    assert ledger == [(1,)]
 
 
 def test_cli_run_exit_code_names_failing_stage(tmp_path: Path, manifests_dir: Path) -> None:
