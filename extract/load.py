@@ -69,10 +69,37 @@ def _pipeline_name(source: Source, warehouse: Warehouse) -> str:
     return project.pipeline_name(source.name) + suffix
 
 
+class _BenignDltWarnings(logging.Filter):
+    """dlt warnings that are expected with kspyder, logged at INFO instead (shown with
+    dlt's log level at INFO): kspyder declares column hints (types, keys, nullability)
+    that differ from the Arrow schema of each batch on purpose (once per batch: ten lines
+    for a 1M-row table), and an ``initial_value`` without a time zone compared with
+    timestamps that have one, which dlt adapts."""
+
+    BENIGN = {
+        "_compute_tables": "several column hints were different",
+        "_adapt_timezone": "differ in timezone awareness",
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = self.BENIGN.get(record.funcName)
+        if record.levelno == logging.WARNING and text and text in str(record.msg):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger("dlt").isEnabledFor(logging.INFO)
+        return True
+
+
+def _quiet_benign_dlt_warnings() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, _BenignDltWarnings) for f in dlt_logger.filters):
+        dlt_logger.addFilter(_BenignDltWarnings())
+
+
 def make_pipeline(source: Source, warehouse: Warehouse) -> dlt.Pipeline:
     """The dlt pipeline of a source, with local state checked against the destination."""
     name = _pipeline_name(source, warehouse)
     pipes = project.pipelines_dir()
+    _quiet_benign_dlt_warnings()
     # local load packages are temporary: plain files are faster to write and to COPY, and
     # `--to json|csv` users expect readable files
     dlt.config["normalize.data_writer.disable_compression"] = True
