@@ -95,7 +95,14 @@ def _pipeline_dir() -> Path:
 
 
 def _files(pattern: str) -> list[Path]:
-    return list(_pipeline_dir().glob(pattern))
+    """Files matching ``pattern`` now; dlt renames folders while it runs, and pathlib's glob
+    raises when a folder vanishes mid-walk: then look again."""
+    for _ in range(50):
+        try:
+            return list(_pipeline_dir().glob(pattern))
+        except FileNotFoundError:
+            continue
+    return []
 
 
 @dataclass
