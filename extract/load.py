@@ -106,6 +106,9 @@ def make_pipeline(source: Source, warehouse: Warehouse) -> dlt.Pipeline:
     dlt.config["normalize.data_writer.disable_compression"] = True
     # every row, Arrow batches included, carries the load it came from (lineage, audits)
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # Parquet files that only carry rows to the warehouse are not compressed (faster to write
+    # and to read back); Parquet written for users (`--to parquet`) keeps snappy
+    dlt.config["data_writer.compression"] = "snappy" if warehouse.kind == "files" else "none"
     # bounded memory and parallel COPY: rotate load files every 250k rows
     dlt.config["data_writer.file_max_items"] = 250_000
     marker = pipes / name / MARKER

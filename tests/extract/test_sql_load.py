@@ -220,6 +220,30 @@ def test_files_destination(tmp_path: Path, manifests_dir: Path) -> None:
     assert files and "iban" not in files[0].read_text().splitlines()[0]
 
 
+def test_parquet_for_users_is_compressed_load_files_are_not(
+    tmp_path: Path, manifests_dir: Path
+) -> None:
+    """`--to parquet` files keep snappy; Parquet that only carries rows into DuckDB is plain."""
+    import pyarrow.parquet as pq
+
+    from extract import project
+
+    url = f"sqlite:///{tmp_path / 'src.sqlite'}"
+    seed(sa.create_engine(url))
+    source = _source(manifests_dir, url)
+    out = tmp_path / "out"
+    assert extract_source(source, resolve(to="parquet", out=out), ["people"])[0].status == "ok"
+    assert extract_source(source, resolve(), ["people"])[0].status == "ok"
+
+    def codecs(files: list[Path]) -> set[str]:
+        assert files
+        return {pq.ParquetFile(f).metadata.row_group(0).column(0).compression for f in files}
+
+    assert codecs(list((out / "src" / "people").glob("*.parquet"))) == {"SNAPPY"}
+    loaded = project.pipelines_dir() / "kspyder_src" / "load" / "loaded"
+    assert codecs(list(loaded.glob("*/completed_jobs/people.*.parquet"))) == {"UNCOMPRESSED"}
+
+
 def test_change_that_cannot_apply_in_place_points_to_rebuild(
     tmp_path: Path, manifests_dir: Path
 ) -> None:
