@@ -245,7 +245,7 @@ def _run_unit(
         info = _run(
             pipeline,
             dlt_source,
-            loader_file_format=warehouse.loader_file_format(source.kind == "sql"),
+            loader_file_format=warehouse.loader_file_format(),
             refresh="drop_resources" if full_refresh or _reload(source, unit, tables) else None,
         )
         info.raise_on_failed_jobs()

@@ -59,10 +59,9 @@ class Warehouse:
             return _postgres_factory()(credentials=_with_password(self.location))
         return dlt.destinations.filesystem(bucket_url=Path(self.location).resolve().as_uri())
 
-    def loader_file_format(self, has_arrow: bool) -> str | None:
+    def loader_file_format(self) -> str | None:
         """The fastest file format per destination: Parquet for DuckDB; for PostgreSQL the
-        destination chooses per table (CSV COPY for Arrow tables, see ``_file_format_for``),
-        so ``has_arrow`` no longer matters (kept for callers)."""
+        destination chooses per table (CSV COPY for Arrow tables, see ``_file_format_for``)."""
         if self.kind == "duckdb":
             return "parquet"
         if self.kind == "postgres":

@@ -23,6 +23,21 @@ from tests.helpers import query, write_manifest
 DEALS_LIMIT = 50
 
 
+ERP_MERGE = """\
+kind: sql
+connection: {{url: "sqlite:///{db}", chunk_size: {chunk}}}
+defaults: {{write_disposition: merge}}
+models:
+  customers:
+    primary_key: customer_id
+    incremental: {{cursor: updated_at, initial_value: "2000-01-01 00:00:00"}}
+  orders:
+    primary_key: order_id
+    incremental: {{cursor: updated_at, initial_value: "2000-01-01 00:00:00"}}
+"""
+"""The demo ERP's customers and orders, merged incrementally (``.format(db=, chunk=)``)."""
+
+
 def crm_manifest(
     base_url: str,
     retry: str = "{max_attempts: 4, backoff_factor: 0.1, max_delay: 10}",

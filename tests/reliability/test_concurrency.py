@@ -19,6 +19,7 @@ from extract import project
 from extract.warehouse import resolve
 from tests.helpers import write_manifest
 from tests.reliability.helpers import (
+    ERP_MERGE,
     child_env,
     cli,
     count_and_distinct,
@@ -27,18 +28,6 @@ from tests.reliability.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-ERP = """\
-kind: sql
-connection: {{url: "sqlite:///{db}", chunk_size: 5000}}
-defaults: {{write_disposition: merge}}
-models:
-  customers:
-    primary_key: customer_id
-    incremental: {{cursor: updated_at, initial_value: "2000-01-01 00:00:00"}}
-  orders:
-    primary_key: order_id
-    incremental: {{cursor: updated_at, initial_value: "2000-01-01 00:00:00"}}
-"""
 ORDERS = 100_000
 
 
@@ -65,7 +54,7 @@ def test_two_runs_at_once_one_fails_clearly_one_waits(
 
     db = tmp_path / "erp.sqlite"
     build_erp(db, customers=300, products=20, orders=ORDERS)
-    write_manifest(manifests_dir, "erp", ERP.format(db=db))
+    write_manifest(manifests_dir, "erp", ERP_MERGE.format(db=db, chunk=5000))
     first = _start()
     deadline = time.monotonic() + 120
     while _lock_holder() != f"pid {first.pid}" and first.poll() is None:

@@ -23,20 +23,14 @@ from extract.demo.api import serve_demo_api
 from extract.load import extract_source
 from extract.manifest.typing import Source
 from extract.warehouse import Warehouse, resolve
-from tests.reliability.helpers import count_and_distinct, crm_manifest, cursor, source_from
+from tests.reliability.helpers import (
+    ERP_MERGE,
+    count_and_distinct,
+    crm_manifest,
+    cursor,
+    source_from,
+)
 
-ERP = """\
-kind: sql
-connection: {{url: "sqlite:///{db}", chunk_size: 1000}}
-defaults: {{write_disposition: merge}}
-models:
-  customers:
-    primary_key: customer_id
-    incremental: {{cursor: updated_at, initial_value: "2000-01-01 00:00:00"}}
-  orders:
-    primary_key: order_id
-    incremental: {{cursor: updated_at, initial_value: "2000-01-01 00:00:00"}}
-"""
 EXPECTED = {"erp.customers": 300, "erp.orders": 3000, "crm.deals": 300}
 KEYS = {"erp.customers": "customer_id", "erp.orders": "order_id", "crm.deals": "id"}
 
@@ -53,7 +47,7 @@ def sources(
     with serve_demo_api(rate_per_second=None, people_n=200) as api:
         monkeypatch.setenv("CRM_TOKEN", api.token)
         yield {
-            "erp": source_from(manifests_dir, "erp", ERP.format(db=db)),
+            "erp": source_from(manifests_dir, "erp", ERP_MERGE.format(db=db, chunk=1000)),
             "crm": source_from(manifests_dir, "crm", crm_manifest(api.base_url)),
         }
 
