@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'
-	$(BIN)/python -m compileall -q extract flows bench > /dev/null
+	$(BIN)/python -m compileall -q extract transform flows demo bench > /dev/null
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -20,18 +20,18 @@ demo: $(STAMP)
 	$(BIN)/kspyder demo
 
 test: $(STAMP)
-	$(BIN)/ruff check extract flows tests bench
-	$(BIN)/ruff format --check extract flows tests bench
+	$(BIN)/ruff check extract transform flows demo tests bench
+	$(BIN)/ruff format --check extract transform flows demo tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check extract flows tests bench
-	$(BIN)/ruff format --check extract flows tests bench
+	$(BIN)/ruff check extract transform flows demo tests bench
+	$(BIN)/ruff format --check extract transform flows demo tests bench
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix extract flows tests bench
-	$(BIN)/ruff format extract flows tests bench
+	$(BIN)/ruff check --fix extract transform flows demo tests bench
+	$(BIN)/ruff format extract transform flows demo tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -31,8 +31,8 @@ from bench.common import BIN, ROOT, Contender, run_alternating
 
 def direct_run() -> None:
     """The demo's stages called in order, without Prefect (same work as the elt flow)."""
+    from demo.local import demo_sources
     from flows import stages
-    from flows.demo import demo_sources
 
     with demo_sources():
         for name in stages.source_names():
@@ -51,7 +51,7 @@ def _prepared_home(base: Path) -> Path:
     env = {**os.environ, "KSPYDER_HOME": str(template)}
     code = (
         "from extract import project; project.export_env(); "
-        "from flows.demo import ensure_erp; ensure_erp()"
+        "from demo.local import ensure_erp; ensure_erp()"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
     return template

@@ -70,7 +70,7 @@ def _flow_run_state(env: dict[str, str], run_id: str) -> str:
 def main() -> int:
     """Run the check; print a JSON report; 0 when the worker completed the flow run."""
     sys.path.insert(0, str(ROOT))
-    from flows.demo import demo_sources
+    from demo.local import demo_sources
 
     report: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="kspyder_worker_check_"))

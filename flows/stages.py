@@ -123,7 +123,7 @@ def transform_stage(
     full_refresh: bool = False,
 ) -> dict[str, Any]:
     """``dbt build`` (optionally a selection) on the warehouse; counts and failures."""
-    from extract.dbt.runner import build_args, run_dbt
+    from transform.dbt.runner import build_args, run_dbt
 
     args = build_args(select, full_refresh)
     if not os.environ.get("KSPYDER_DBT_VERBOSE"):
@@ -143,7 +143,7 @@ def aggregate_stage(name: str, params: dict[str, str] | None = None) -> dict[str
     """Run one Mongo aggregation pipeline and write its outputs."""
     import time
 
-    from extract.aggregate import run_pipeline
+    from transform.aggregate import run_pipeline
 
     started = time.perf_counter()
     try:
@@ -162,7 +162,7 @@ def aggregate_stage(name: str, params: dict[str, str] | None = None) -> dict[str
 def pipeline_names(only: list[str] | None = None) -> list[str]:
     """Names of the aggregation pipelines to run (all when ``only`` is empty)."""
     try:
-        from extract.aggregate import load_pipelines
+        from transform.aggregate import load_pipelines
     except ImportError:
         return []
     names = list(load_pipelines())
@@ -173,7 +173,7 @@ def pipeline_params(names: list[str], params: dict[str, str]) -> dict[str, dict[
     """Each pipeline's share of the run's ``--param`` values (the ones it declares)."""
     if not names:
         return {}
-    from extract.aggregate import load_pipelines, split_params
+    from transform.aggregate import load_pipelines, split_params
 
     pipelines = {n: p for n, p in load_pipelines().items() if n in names}
     return {n: dict(v) for n, v in split_params(pipelines, params).items()}
@@ -184,7 +184,7 @@ def grant_stage(warehouse_url: str | None = None) -> str | None:
     warehouse = resolve(warehouse_url)
     if warehouse.kind != "postgres":
         return None
-    from extract.grants import grant
+    from transform.grants import grant
 
     names = [s.name for s in load_manifests(validate_env=False).values() if s.target == "warehouse"]
     report = grant(warehouse, sources=names)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from extract.demo import cloud
-from extract.demo.api import DemoApiHandle, serve_demo_api
-from extract.demo.erp import build_erp
-from extract.demo.people import iban_is_valid, people
+from demo import cloud
+from demo.api import DemoApiHandle, serve_demo_api
+from demo.erp import build_erp
+from demo.people import iban_is_valid, people
 
 TOKEN = "demo-token"
 

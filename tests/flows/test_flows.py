@@ -52,7 +52,7 @@ def harness() -> Iterator[None]:
 
 
 def _erp(tmp_path: Path, manifests_dir: Path, orders: int = 2000, chunk: int = 500) -> Path:
-    from extract.demo.erp import build_erp
+    from demo.erp import build_erp
 
     db = tmp_path / "erp.sqlite"
     build_erp(db, customers=300, products=20, orders=orders)
@@ -67,7 +67,7 @@ def test_every_flow_and_deployment_entrypoint_imports() -> None:
         path, name = deployment["entrypoint"].split(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         assert hasattr(getattr(module, name), "fn"), f"{name} is not a Prefect flow"
-    for module in ("flows.cli", "flows.cli_run", "flows.elt", "flows.deployments"):
+    for module in ("flows.cli", "flows.cli.run", "flows.elt", "flows.deployments"):
         importlib.import_module(module)
 
 

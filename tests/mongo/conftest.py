@@ -10,8 +10,8 @@ import pytest
 from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
 
+from demo import cloud
 from extract import mongo, sources
-from extract.demo import cloud
 from extract.manifest.typing import Source
 
 Rows = Callable[[], Iterable[Any]]

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import flows.cli  # noqa: F401  (registers the core commands)
-import flows.cli_documents  # noqa: F401
+from demo import cloud
+from demo.api import DemoApi, serve_demo_api
 from extract import mongo
-from extract.demo import cloud
-from extract.demo.api import DemoApi, serve_demo_api
 from extract.project import ROOT
-from flows.cli_app import app
+from flows.cli import build_app
 from tests.mongo.test_demo_pipelines import costs_by, routes, vms_by
+
+app = build_app()
 
 runner = CliRunner()
 

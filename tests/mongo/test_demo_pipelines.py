@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from demo import cloud
 from extract import project
-from extract.aggregate import check_fixture, get_pipeline, load_pipelines, run_pipeline
-from extract.demo import cloud
 from extract.errors import KspyderError
 from tests.helpers import query
+from transform.aggregate import check_fixture, get_pipeline, load_pipelines, run_pipeline
 
 Data = dict[str, list[dict[str, Any]]]
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extract.aggregate.model import Param
-from extract.aggregate.outputs import flat_table, flatten
-from extract.aggregate.params import coerce, placeholders, render
-from extract.aggregate.tables import sql_type
 from extract.errors import KspyderError
+from transform.aggregate.model import Param
+from transform.aggregate.outputs import flat_table, flatten
+from transform.aggregate.params import coerce, placeholders, render
+from transform.aggregate.tables import sql_type
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from extract.aggregate import load_pipelines, parse_pipeline, stages_for
-from extract.aggregate.model import schema_text
 from extract.errors import ConfigError
 from extract.project import ROOT
+from transform.aggregate import load_pipelines, parse_pipeline, stages_for
+from transform.aggregate.model import schema_text
 
 HEAD = """\
 description: test pipeline
@@ -198,7 +198,7 @@ def test_demo_pipelines_are_valid() -> None:
 
 def test_committed_schema_is_up_to_date() -> None:
     committed = (ROOT / "mongo_pipelines" / "pipeline.schema.json").read_text()
-    assert committed == schema_text(), "regenerate with extract.aggregate.model.schema_text()"
+    assert committed == schema_text(), "regenerate with transform.aggregate.model.schema_text()"
 
 
 def test_errors_name_the_repository_relative_file() -> None:

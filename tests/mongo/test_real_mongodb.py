@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from demo import cloud
 from extract import mongo
-from extract.aggregate import check_fixture, explain_pipeline, load_pipelines, run_pipeline
-from extract.demo import cloud
 from extract.documents import load_documents
 from extract.manifest.typing import Index
 from extract.project import ROOT
 from tests.helpers import load
 from tests.mongo.test_demo_pipelines import vms_by
+from transform.aggregate import check_fixture, explain_pipeline, load_pipelines, run_pipeline
 
 REAL_URI = os.environ.get("MONGODB_URI")
 pytestmark = [

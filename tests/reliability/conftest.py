@@ -22,7 +22,7 @@ import pytest
 
 REPORT_ENV = "KSPYDER_RELIABILITY_REPORT"
 CACHE_DIR = "kspyder-reliability"
-PII_TEST = "tests/dbt/test_transform_postgres.py::test_analyst_sees_no_personal_data"
+PII_TEST = "tests/transform/dbt/test_transform_postgres.py::test_analyst_sees_no_personal_data"
 METRICS = ("faults", "survived", "rows_lost", "duplicates", "secrets_leaked")
 _CASES = pytest.StashKey[list["Case"]]()
 _STARTED = pytest.StashKey[float]()

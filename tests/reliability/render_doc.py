@@ -77,7 +77,7 @@ ELSEWHERE = [
     ),
     (
         "analyst role sees no personal data in staging and marts (PostgreSQL)",
-        "tests/dbt/test_transform_postgres.py::test_analyst_sees_no_personal_data",
+        "tests/transform/dbt/test_transform_postgres.py::test_analyst_sees_no_personal_data",
     ),
 ]
 
@@ -141,7 +141,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         "```bash",
         "KSPYDER_RELIABILITY_REPORT=/tmp/reliability.json .venv/bin/pytest tests/reliability \\",
-        "    tests/dbt/test_transform_postgres.py::test_analyst_sees_no_personal_data",
+        "    tests/transform/dbt/test_transform_postgres.py::test_analyst_sees_no_personal_data",
         ".venv/bin/python -m tests.reliability.render_doc --report /tmp/reliability.json",
         "```",
         "",

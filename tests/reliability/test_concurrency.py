@@ -50,7 +50,7 @@ def _start(**env: str) -> subprocess.Popen[str]:
 def test_two_runs_at_once_one_fails_clearly_one_waits(
     tmp_path: Path, manifests_dir: Path, reliability: Any
 ) -> None:
-    from extract.demo.erp import build_erp
+    from demo.erp import build_erp
 
     db = tmp_path / "erp.sqlite"
     build_erp(db, customers=300, products=20, orders=ORDERS)

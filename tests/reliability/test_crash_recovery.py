@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
+from demo.api import DemoApi, serve_demo_api
 from extract import mongo, project
-from extract.demo.api import DemoApi, serve_demo_api
 from extract.warehouse import resolve
 from tests.helpers import query, write_manifest
 from tests.reliability.helpers import child_env, cli, kill_when, pending_packages, run_cli
@@ -71,7 +71,7 @@ TABLES = {
 @pytest.fixture(scope="module")
 def erp_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo ERP with 100k orders, built once for the module (the tests only read it)."""
-    from extract.demo.erp import build_erp
+    from demo.erp import build_erp
 
     db = tmp_path_factory.mktemp("erp") / "erp.sqlite"
     build_erp(db, customers=300, products=20, orders=ORDERS)
@@ -362,7 +362,7 @@ def test_sigkill_mid_document_load_then_rerun_is_exact(
     before = mongo.collection_counts("cloud") if (mongo.store_dir() / "cloud.json").exists() else {}
     cloud_api.latency_s = 0.0
     rerun = run_cli("documents", "load", "cloud")
-    from extract.demo import cloud
+    from demo import cloud
 
     expected = {
         "subscriptions": cloud.subscriptions(),

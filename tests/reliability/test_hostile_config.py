@@ -20,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from extract.aggregate import parse_pipeline
 from extract.manifest.loader import parse_source
 from extract.manifest.typing import SQL_IDENTIFIER
 from tests.reliability.config_cases import (
@@ -38,6 +37,7 @@ from tests.reliability.config_cases import (
     well_formed,
     write_tree,
 )
+from transform.aggregate import parse_pipeline
 
 SETTINGS = settings(
     max_examples=150,

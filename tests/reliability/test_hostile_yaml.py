@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from extract.aggregate import parse_pipeline
 from extract.errors import ConfigError, Problem
 from extract.manifest import yamlpos
 from extract.manifest.loader import load_manifests, parse_source
 from tests.reliability.config_cases import REST, outcome, well_formed, write_tree
+from transform.aggregate import parse_pipeline
 
 
 @pytest.fixture

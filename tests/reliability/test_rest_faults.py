@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from extract.demo.api import DemoApi, serve_demo_api
+from demo.api import DemoApi, serve_demo_api
 from extract.load import ModelResult, extract_source
 from extract.manifest.typing import Source
 from extract.rest.transport import MIN_DELAY

@@ -222,7 +222,7 @@ def test_new_column_that_looks_personal_is_flagged(
     records: Records, httpserver: HTTPServer, manifests_dir: Path, reliability: Any
 ) -> None:
     report = pytest.importorskip(
-        "extract.pii_report", reason="extract.pii_report is being finished by another engineer"
+        "transform.pii_report", reason="transform.pii_report is being finished by another engineer"
     )
     warehouse = resolve()
     source = _rest(manifests_dir, httpserver, "evolve")

@@ -22,8 +22,8 @@ from dlt.common.versioned_state import decompress_state
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from demo.api import DemoApi, serve_demo_api
 from extract import project
-from extract.demo.api import DemoApi, serve_demo_api
 from extract.load import ModelResult, extract_source
 from extract.secrets import install_log_redaction
 from extract.warehouse import resolve

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from extract.demo.api import serve_demo_api
+from demo.api import serve_demo_api
 from extract.load import extract_source
 from extract.manifest.typing import Source
 from extract.warehouse import Warehouse, resolve
@@ -40,7 +40,7 @@ def sources(
     tmp_path: Path, manifests_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Source]]:
     """An incremental SQL source (SQLite ERP) and an incremental REST source (demo CRM)."""
-    from extract.demo.erp import build_erp
+    from demo.erp import build_erp
 
     db = tmp_path / "erp.sqlite"
     build_erp(db, customers=300, products=20, orders=3000)

@@ -1,0 +1,1 @@
+"""What reads the warehouse or MongoDB after loading: dbt, aggregations, grants, PII report."""
