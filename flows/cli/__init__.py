@@ -55,6 +55,3 @@ def exit_fast(code: int | str | None) -> NoReturn:
     sys.stderr.flush()
     os._exit(code or 0)
 
-
-if __name__ == "__main__":
-    main()
