@@ -58,3 +58,11 @@ def exception_chain(exc: BaseException) -> list[BaseException]:
 def root_cause(exc: BaseException) -> BaseException:
     """The innermost exception of the chain (see ``exception_chain``)."""
     return exception_chain(exc)[-1]
+
+
+class UnknownValueError(KspyderError, ValueError):
+    """A name that is not one of the allowed ones; the message lists them (as dlt does)."""
+
+    def __init__(self, what: str, value: object, allowed: list[str] | tuple[str, ...]) -> None:
+        self.what, self.value, self.allowed = what, value, list(allowed)
+        super().__init__(f"Invalid {what}: {value}. Available options: {', '.join(self.allowed)}")

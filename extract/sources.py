@@ -1,4 +1,4 @@
-"""Turn a validated manifest into a dlt source: a registry of builders per ``kind``.
+"""Turn a validated manifest into a dlt source, with the builder ``extract.kinds`` names.
 
 Builders return resources named after models; the hints every kind shares (keys, write
 disposition, column types, schema contract, extract-time PII) are applied here once.
@@ -6,43 +6,14 @@ disposition, column types, schema contract, extract-time PII) are applied here o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from dlt.sources import DltSource
 
 from extract.errors import KspyderError
+from extract.kinds import builder_for
 from extract.manifest.typing import Model, Source
 from extract.pii import record_transformer
-
-Builder = Callable[[Source, list[str] | None], DltSource]
-_builders: dict[str, Builder] = {}
-
-
-def register_source_kind(kind: str, builder: Builder) -> None:
-    """Register the builder of a manifest ``kind``."""
-    _builders[kind] = builder
-
-
-def _builder(kind: str) -> Builder:
-    if not _builders:
-        _register_defaults()
-    if kind not in _builders:
-        raise KspyderError(
-            f"Invalid source kind: {kind}. Available options: {', '.join(sorted(_builders))}"
-        )
-    return _builders[kind]
-
-
-def _register_defaults() -> None:
-    from extract.sql import build_sql_source
-
-    register_source_kind("sql", build_sql_source)
-    try:
-        from extract.rest import build_rest_source  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # the REST engine is optional at import time for SQL-only installs
-        return
-    register_source_kind("rest", build_rest_source)
 
 
 def select_models(source: Source, models: list[str] | None) -> list[str]:
@@ -78,7 +49,7 @@ def _column_hints(model: Model) -> dict[str, dict[str, Any]]:
 def build_source(source: Source, models: list[str] | None = None) -> DltSource:
     """The dlt source of a manifest, with shared hints and extract-time PII applied."""
     selected = select_models(source, models)
-    dlt_source = _builder(source.kind)(source, selected)
+    dlt_source = builder_for(source.kind)(source, selected)
     contract = {"tables": "evolve", "columns": source.schema_contract}
     if source.schema_contract in ("freeze", "discard_row", "discard_value"):
         contract["data_type"] = source.schema_contract

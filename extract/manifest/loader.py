@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from extract import project
 from extract.errors import ConfigError, Problem
+from extract.kinds import checks_for
 from extract.manifest.typing import SQL_IDENTIFIER, Source
 from extract.manifest.yamlpos import KeyPath, load_yaml
 from extract.secrets import (
@@ -29,8 +30,6 @@ from extract.secrets import (
 
 # Checks that pluggable parts register (e.g. the REST paginator registry); each returns
 # (key path, message) pairs for a validated source.
-SourceCheck = Callable[[Source], Iterable[tuple[KeyPath, str]]]
-_checks: list[SourceCheck] = []
 
 
 UNSAFE_IDENTIFIER = (
@@ -41,12 +40,6 @@ BARE_NAMES_ONLY = (
     "a list of models holds bare names only; to configure a model, write models as a "
     "mapping (models: {name: {...}})"
 )
-
-
-def register_check(check: SourceCheck) -> SourceCheck:
-    """Add a semantic check run on every validated source."""
-    _checks.append(check)
-    return check
 
 
 def display_path(path: Path) -> str:
@@ -240,18 +233,12 @@ def _loc(loc: tuple[Any, ...]) -> KeyPath:
     )
 
 
-def _register_plugins() -> None:
-    """Import the pluggable parts whose checks validate manifests (REST paginators, auth)."""
-    import extract.rest  # noqa: F401  (registers its checks on import)
-
-
 def parse_source(path: Path, validate_env: bool = True) -> Source:
     """Load one manifest file into a validated ``Source`` or raise ``ConfigError``.
 
     ``validate_env=False`` tolerates unset ``${ENV}`` references (for commands that only
     read the structure, such as generating deployments or dbt sources).
     """
-    _register_plugins()
     file = display_path(path)
     raw, lines = load_yaml(path, file)
     if not isinstance(raw, dict):
@@ -284,7 +271,7 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
                 continue
             problems.append(Problem(file, _line(lines, loc), _dotted(loc), _message(err, raw, loc)))
         raise ConfigError(problems) from None
-    for check in _checks:
+    for check in checks_for(source.kind):
         for loc, msg in check(source):
             problems.append(Problem(file, _line(lines, loc), _dotted(loc), msg))
     if problems:

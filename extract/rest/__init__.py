@@ -1,8 +1,9 @@
 """``kind: rest`` sources: manifest models -> dlt resources on dlt's REST client machinery.
 
 ``build_rest_source(source)`` is the entry point; ``rest_stats(source)`` gives the request
-counters of the current run. Importing this package registers the REST manifest checks
-and the built-in paginators (``register_paginator`` adds more).
+counters of the current run. Its manifest checks are
+``extract.rest.checks.check_rest_source``, named in ``extract.kinds``; ``register_paginator``
+adds paginators to the built-in ones.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
 
 from extract.errors import ExtractError
-from extract.manifest.loader import register_check
 from extract.manifest.typing import Source
 from extract.rest import stats
 from extract.rest.auth import create_auth
@@ -33,7 +33,6 @@ __all__ = [
     "rest_stats",
 ]
 
-register_check(check_rest_source)
 # urllib3 logs full request URLs at DEBUG, query-string API keys included
 logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
 
