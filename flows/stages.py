@@ -161,10 +161,8 @@ def aggregate_stage(name: str, params: dict[str, str] | None = None) -> dict[str
 
 def pipeline_names(only: list[str] | None = None) -> list[str]:
     """Names of the aggregation pipelines to run (all when ``only`` is empty)."""
-    try:
-        from transform.aggregate import load_pipelines
-    except ImportError:
-        return []
+    from transform.aggregate import load_pipelines
+
     names = list(load_pipelines())
     return [n for n in names if not only or n in only]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -25,7 +24,6 @@ WarehouseOpt = Annotated[
         "(default: $KSPYDER_WAREHOUSE, else the embedded DuckDB file)",
     ),
 ]
-PathOpt = Annotated[Path | None, typer.Option(help="Folder")]
 ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these models")]
 FullRefreshOpt = Annotated[
     bool, typer.Option(help="Drop the models' tables (collections) and state first")

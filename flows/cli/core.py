@@ -54,12 +54,8 @@ def validate(
 
 
 def _validate_pipelines() -> None:
-    try:
-        from transform.aggregate import (  # type: ignore[import-not-found,unused-ignore]
-            load_pipelines,
-        )
-    except ImportError:
-        return
+    from transform.aggregate import load_pipelines
+
     load_pipelines()
 
 
