@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -86,25 +85,6 @@ def build_args(select: list[str] | None = None, full_refresh: bool = False) -> l
     if full_refresh:
         args.append("--full-refresh")
     return args
-
-
-def warehouse_target(warehouse: Warehouse | None, url: str | None = None) -> tuple[str, str]:
-    """``(kind, location)`` of a warehouse, a URL, ``$KSPYDER_WAREHOUSE`` or the DuckDB file.
-
-    Resolves without importing dlt (``extract.warehouse`` does), for a fast start.
-    """
-    if warehouse is not None:
-        return warehouse.kind, warehouse.location
-    url = url or os.environ.get("KSPYDER_WAREHOUSE")
-    if not url:
-        return "duckdb", str(project.duckdb_path())
-    scheme = url.split(":", 1)[0].lower()
-    if scheme.startswith("postgres"):
-        return "postgres", url
-    if scheme == "duckdb":
-        path = url.split(":///", 1)[-1] if ":///" in url else url.split("://", 1)[-1]
-        return "duckdb", str(Path(path).expanduser().resolve())
-    raise KspyderError(f"warehouse URL scheme '{scheme}' is not one of duckdb, postgresql")
 
 
 @contextmanager
@@ -200,7 +180,10 @@ def run_dbt(
     """Run ``dbt <args>`` in process on ``dbt_project/`` against the warehouse."""
     from dbt.cli.main import dbtRunner
 
-    kind, location = warehouse_target(warehouse, url)
+    from extract.warehouse import resolve  # the one resolver (imports no dlt)
+
+    target = warehouse or resolve(url)
+    kind, location = target.kind, target.location
     result = DbtResult(success=False, command=list(args), target=kind)
     env = target_env(kind, location)
     env.update(_analyst_env(kind, location, result.warnings))

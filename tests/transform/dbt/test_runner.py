@@ -9,12 +9,12 @@ import pytest
 
 from extract.errors import KspyderError
 from extract.secrets import redact
+from extract.warehouse import resolve
 from transform.dbt.runner import (
     PASSWORD_ENV,
     build_args,
     patched_env,
     target_env,
-    warehouse_target,
 )
 
 
@@ -33,8 +33,9 @@ def test_postgres_url_becomes_profile_env_with_a_scrubbed_password() -> None:
 
 
 def test_duckdb_target(kspyder_home: Path) -> None:
-    assert warehouse_target(None) == ("duckdb", str(kspyder_home / "warehouse.duckdb"))
-    kind, location = warehouse_target(None, "duckdb:///" + str(kspyder_home / "x.duckdb"))
+    assert resolve(None).location == str(kspyder_home / "warehouse.duckdb")
+    target = resolve("duckdb:///" + str(kspyder_home / "x.duckdb"))
+    kind, location = target.kind, target.location
     assert (kind, location) == ("duckdb", str(kspyder_home / "x.duckdb"))
     assert target_env(kind, location) == {
         "KSPYDER_DBT_TARGET": "duckdb",
@@ -44,9 +45,9 @@ def test_duckdb_target(kspyder_home: Path) -> None:
 
 def test_env_warehouse_and_bad_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSPYDER_WAREHOUSE", "postgresql://u@h/db")
-    assert warehouse_target(None) == ("postgres", "postgresql://u@h/db")
+    assert (resolve(None).kind, resolve(None).location) == ("postgres", "postgresql://u@h/db")
     with pytest.raises(KspyderError, match="not one of duckdb, postgresql"):
-        warehouse_target(None, "mysql://u@h/db")
+        resolve("mysql://u@h/db")
     with pytest.raises(KspyderError, match="dbt cannot run"):
         target_env("files", "/tmp/out")
 
