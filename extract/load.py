@@ -34,6 +34,8 @@ from extract.sources import build_source, select_models
 from extract.warehouse import Warehouse
 
 MARKER = ".kspyder_destination"
+DUCKDB_MAX_DIGITS = 38
+DUCKDB_DECIMAL_WIDTH = "DECIMAL type width must be between 1 and 38"
 log = logging.getLogger(__name__)
 
 
@@ -213,14 +215,33 @@ def extract_source(
     selected = select_models(source, models)
     results: list[ModelResult] = []
     with source_lock(source.name):
+        if problem := warehouse.unreadable():  # dlt would only say "check the credentials"
+            return _reported(_failed(source, warehouse, selected, problem, 0.0), on_model)
         pipeline = make_pipeline(source, warehouse)
         tables = _WarehouseTables(pipeline, warehouse)
         for unit in load_units(source, selected):
-            results += _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
-            if on_model:
-                for result in results[-len(unit) :]:
-                    on_model(result)
+            unit_results = _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
+            results += _reported(unit_results, on_model)
     return results
+
+
+def _reported(
+    results: list[ModelResult], on_model: Callable[[ModelResult], None] | None
+) -> list[ModelResult]:
+    if on_model:
+        for result in results:
+            on_model(result)
+    return results
+
+
+def _failed(
+    source: Source, warehouse: Warehouse, unit: list[str], error: str, duration: float
+) -> list[ModelResult]:
+    where, dataset = warehouse.display, dataset_name(source, warehouse)
+    return [
+        ModelResult(source.name, m, "failed", 0, duration, where, dataset, error=error)
+        for m in unit
+    ]
 
 
 def _model_failure(exc: BaseException) -> bool:
@@ -252,12 +273,9 @@ def _run_unit(
     except BaseException as exc:  # one model failing must not stop the others
         if not _model_failure(exc):
             raise
-        duration = time.perf_counter() - started
-        message = redact(_root_message(exc) + _hint(exc, source))
-        return [
-            ModelResult(source.name, m, "failed", 0, duration, where, dataset, error=message)
-            for m in unit
-        ]
+        message = redact(_root_message(exc) + _hint(exc, source, pipeline, unit))
+        _abort_pending(pipeline)
+        return _failed(source, warehouse, unit, message, time.perf_counter() - started)
     duration = time.perf_counter() - started
     load_id = info.loads_ids[-1] if info.loads_ids else None
     stats = _unit_stats(source)
@@ -325,6 +343,19 @@ def _settle_pending(pipeline: dlt.Pipeline) -> None:
         pipeline.load().raise_on_failed_jobs()
 
 
+def _abort_pending(pipeline: dlt.Pipeline) -> None:
+    """Abort what the failed model left pending, rewinding local state (cursors, schema) to
+    before its extract, so its error stays its own: left pending, dlt would retry the package
+    before every later model and every later run, failing them all with this error."""
+    if not (pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()):
+        return
+    try:
+        pipeline.abort_packages()
+    except PipelineStepFailed:  # aborting the package being loaded ends its load in an error
+        pass
+    log.warning("%s: aborted the failed package; its rows come again", pipeline.pipeline_name)
+
+
 def _drop_unnormalizable(pipeline: dlt.Pipeline, exc: PipelineStepFailed) -> bool:
     """Drop the extracted package normalize failed on (and newer ones), rewinding local state.
 
@@ -349,14 +380,33 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
     return {m: dict(v) for m, v in rest_stats(source.name).items()}
 
 
-def _hint(exc: BaseException, source: Source) -> str:
+def _hint(exc: BaseException, source: Source, pipeline: dlt.Pipeline, unit: list[str]) -> str:
     """What to do about failures the user must act on."""
+    if DUCKDB_DECIMAL_WIDTH in str(root_cause(exc)):
+        return "".join(
+            f" -- table {source.name}.{table} column {column}: {kind} has more digits than "
+            f"DuckDB's DECIMAL holds ({DUCKDB_MAX_DIGITS}); declare `columns.{column}.type: "
+            f"text` on model {table} to load it exactly as text"
+            for table, column, kind in _wide_decimals(pipeline, unit)
+        )
     if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
         return (
             f" -- the warehouse table cannot be changed in place: run "
             f"`kspyder rebuild {source.name}` to drop and reload the source"
         )
     return ""
+
+
+def _wide_decimals(pipeline: dlt.Pipeline, unit: list[str]) -> list[tuple[str, str, str]]:
+    """(table, column, ``decimal(p,s)``) of the unit's columns wider than DuckDB's DECIMAL."""
+    schema = pipeline.default_schema
+    return [
+        (str(table["name"]), name, f"decimal({col['precision']},{col.get('scale', 0)})")
+        for table in schema.data_tables()
+        if get_root_table(schema.tables, str(table["name"])).get("resource") in unit
+        for name, col in table["columns"].items()
+        if col.get("data_type") == "decimal" and (col.get("precision") or 0) > DUCKDB_MAX_DIGITS
+    ]
 
 
 def _root_message(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from dlt.sources.sql_database import sql_table
 
 from extract.manifest.typing import Model, Source
 from extract.pii import column_paths
+from extract.sql_types import ColumnNamingLoader, adapt_table, dlt_type
 from extract.warehouse import ITEMS_HINT
 
 
@@ -56,6 +58,8 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
     if backend == "auto":
         backend = "connectorx" if conn.url.startswith(("postgres", "postgresql")) else "pyarrow"
     kwargs: dict[str, Any] = {}
+    if backend == "pyarrow":  # conversion errors name the column
+        kwargs["table_loader_class"] = ColumnNamingLoader
     if backend == "connectorx":
         # stream Arrow batches of chunk_size rows: memory stays bounded whatever the table size
         kwargs["backend_kwargs"] = {
@@ -71,7 +75,8 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
         chunk_size=conn.chunk_size,
         backend=backend,
         reflection_level="full",
-        type_adapter_callback=_float_as_double,
+        type_adapter_callback=dlt_type,
+        table_adapter_callback=functools.partial(adapt_table, model, engine.dialect.name),
         excluded_columns=column_paths(model, "drop") or None,
         **kwargs,
     )
@@ -79,14 +84,6 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
         resource.add_map(_keep_non_finite)
     resource.apply_hints(additional_table_hints={ITEMS_HINT: _items(backend)})
     return resource.with_name(model.name)
-
-
-def _float_as_double(sql_type: Any) -> Any:
-    """SQLAlchemy 2.1's ``Float`` is no longer a ``Numeric``, so dlt leaves such columns
-    untyped and infers a type from the first value: reflect them as dlt's ``double``."""
-    if isinstance(sql_type, sa.Float) and not isinstance(sql_type, sa.Numeric):
-        return sa.Numeric(asdecimal=True) if sql_type.asdecimal else sa.Numeric(asdecimal=False)
-    return sql_type
 
 
 def _items(backend: str) -> str:
