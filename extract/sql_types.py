@@ -3,36 +3,40 @@
 ``adapt_table`` is dlt's ``table_adapter_callback``: it swaps the reflected type of the
 columns whose driver values dlt would change silently (MySQL/MariaDB ``DOUBLE`` read as
 ``DECIMAL(38,9)``, ``BIGINT UNSIGNED`` overflowing int64, ``TIME`` beyond 24 hours wrapped,
-zero dates, ``SET`` as an unordered set) and honours a ``columns.<name>.type: text`` hint by
-reading the value as its exact text. ``dlt_type`` is the ``type_adapter_callback``: it tells
-dlt the type each swapped column lands as. See docs/fidelity.md.
+zero dates, ``SET`` as an unordered set). A ``columns.<name>.type: text`` hint selects the
+column as the source's own text (``CAST(column AS text)``, ``cast_text_columns``).
+``dlt_type`` is the ``type_adapter_callback``: the type each swapped column lands as.
+See docs/fidelity.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from dlt.sources.sql_database.arrow_helpers import row_tuples_to_arrow
 from dlt.sources.sql_database.helpers import TableLoader
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, postgresql
 
 from extract.errors import ExtractError, root_cause
 from extract.manifest.typing import Model
 
 UNSIGNED_BIGINT_DIGITS = 20  # 2^64-1 has 20 digits
 MYSQL_DIALECTS = ("mysql", "mariadb")
+CX_SCALE = 10  # connectorx reads every numeric as decimal(38,10)
 
 
 class ValueWontFit(ExtractError):
     """A source value that the column's warehouse type cannot hold exactly."""
 
-    def __init__(self, table: str, column: str, value: Any, lands_as: str, why: str) -> None:
+    def __init__(
+        self, table: str, column: str, value: Any, lands_as: str, why: str, kind: str = ""
+    ) -> None:
         super().__init__(
-            f"table {table} column {column}: {type(value).__name__} value {str(value)[:40]!r} "
+            f"table {table} column {column}: {kind or type(value).__name__} value "
+            f"{str(value)[:40]!r} "
             f"cannot be loaded as {lands_as} ({why}); declare `columns.{column}.type: text` "
             f"on the model to load this column exactly as text"
         )
@@ -72,13 +76,52 @@ def dlt_type(sql_type: Any) -> Any:
 def adapt_table(model: Model, dialect: str, table: sa.Table) -> None:
     """Swap the types of ``table``'s columns that dlt would load inexactly (in place)."""
     for column in table.columns:
-        hint = model.columns.get(column.name)
-        if hint is not None and hint.type == "text":  # the driver's value, unprocessed
-            column.type = _faithful(sa.types.NullType(), sa.Text(), as_text)
+        if _as_text(model, column.name):  # read as the source's text: see ``cast_text_columns``
+            column.type = sa.Text()
+        elif isinstance(column.type, sa.Interval | postgresql.INTERVAL):
+            raise ExtractError(
+                f"table {table.name} column {column.name}: interval has no warehouse type in "
+                f"dlt; declare `columns.{column.name}.type: text` on the model to load it as text"
+            )
         elif dialect in MYSQL_DIALECTS:
             column.type = _mysql_exact(table.name, column.name, column.type)
         elif isinstance(column.type, sa.Float):
             column.type = sa.Double(asdecimal=False)
+
+
+def cast_text_columns(
+    model: Model, query: sa.Select[Any], table: sa.Table, *_incremental_engine: Any
+) -> sa.Select[Any]:
+    """dlt's ``query_adapter_callback``: columns hinted ``type: text`` are selected as
+    ``CAST(column AS text)``, the source's own text of the value, whatever the driver."""
+    return query.with_only_columns(
+        *(
+            sa.cast(c, sa.Text).label(c.name) if _as_text(model, c.name) else c
+            for c in query.selected_columns
+        )
+    )
+
+
+def connectorx_inexact(model: Model, table: sa.Table) -> list[str]:
+    """Columns connectorx would change: numerics rounded to 10 decimal places (or refused
+    beyond 38 digits), times of 24:00:00 read as 00:00:00, intervals unsupported."""
+    found = []
+    for c in table.columns:
+        kind = c.type
+        if _as_text(model, c.name) or isinstance(kind, sa.Float):
+            continue
+        scale = kind.scale or 0 if isinstance(kind, sa.Numeric) else 0
+        wide = isinstance(kind, sa.Numeric) and (
+            kind.precision is None or scale > CX_SCALE or kind.precision - scale > 38 - CX_SCALE
+        )
+        if wide or isinstance(kind, sa.Time | sa.Interval | postgresql.INTERVAL):
+            found.append(f"{c.name} ({kind})")
+    return found
+
+
+def _as_text(model: Model, column: str) -> bool:
+    hint = model.columns.get(column)
+    return hint is not None and hint.type == "text"
 
 
 def _faithful(
@@ -113,7 +156,7 @@ def _time_of_day(table: str, column: str) -> Callable[[Any], Any]:
             return value
         if not timedelta(0) <= value < timedelta(days=1):
             raise ValueWontFit(
-                table, column, mysql_time_text(value), "time", "outside 00:00:00-23:59:59"
+                table, column, mysql_time_text(value), "time", "outside 00:00:00-23:59:59", "TIME"
             )
         return (datetime.min + value).time()
 
@@ -123,10 +166,11 @@ def _time_of_day(table: str, column: str) -> Callable[[Any], Any]:
 def _real_date(table: str, column: str, sql_type: Any) -> Callable[[Any], Any]:
     """A date the driver could not parse (MySQL's zero date ``0000-00-00``) is refused."""
     lands_as = "timestamp" if isinstance(sql_type, sa.DateTime) else "date"
+    kind = str(sql_type).split("(")[0]
 
     def convert(value: Any) -> Any:
         if isinstance(value, str):
-            raise ValueWontFit(table, column, value, lands_as, "not a calendar date")
+            raise ValueWontFit(table, column, value, lands_as, "not a calendar date", kind)
         return value
 
     return convert
@@ -141,27 +185,12 @@ def mysql_time_text(value: timedelta) -> str:
     return text + (f".{fraction:06d}" if fraction else "")
 
 
-def as_text(value: Any) -> Any:
-    """A value as exact text: decimals without exponent, durations as MySQL prints them,
-    dates in ISO form, bytes as hex."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, timedelta):
-        return mysql_time_text(value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    return str(value)
-
-
 class ColumnNamingLoader(TableLoader):
     """dlt's table loader of the ``pyarrow`` backend whose conversion errors name the column
     and its value."""
+
+    def _load_rows(self, query: Any, backend_kwargs: dict[str, Any]) -> Iterator[Any]:
+        yield from _named_fetch_errors(self.table, super()._load_rows(query, backend_kwargs))
 
     def _convert_result(self, result: Any, backend_kwargs: dict[str, Any]) -> Iterator[Any]:
         if self.backend != "pyarrow":
@@ -174,6 +203,24 @@ class ColumnNamingLoader(TableLoader):
                 yield row_tuples_to_arrow(rows, columns=columns, tz=backend_kwargs.get("tz", "UTC"))
             except Exception as exc:  # noqa: BLE001 - re-raised naming the column
                 raise _column_error(self.table.name, columns, rows, exc) from None
+
+
+def _named_fetch_errors(table: sa.Table, batches: Iterator[Any]) -> Iterator[Any]:
+    """Batches as read; a value the driver cannot parse (PostgreSQL's 24:00:00 or an
+    infinite date with psycopg2) is reported with the columns whose type its error names."""
+    try:
+        yield from batches
+    except ExtractError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised naming the likely columns
+        text = str(exc).lower()
+        likely = [c for c in table.columns if str(c.type).lower() in text]
+        named = ", ".join(f"{c.name} ({c.type})" for c in likely) or "unknown"
+        hint = likely[0].name if len(likely) == 1 else "<name>"
+        raise ExtractError(
+            f"table {table.name}: the driver could not read a value ({_short(exc)}); column "
+            f"{named}: declare `columns.{hint}.type: text` on the model to read it as text"
+        ) from None
 
 
 def _column_error(

@@ -139,12 +139,20 @@ def _file_format_for(
     if base is not None:
         preferred, supported = base(preferred, supported, table_schema=table_schema)
     items = table_schema.get(ITEMS_HINT)
-    if items == "arrow" and "csv" in supported:
+    if _has_binary(table_schema):  # CSV cannot carry bytes ("Invalid UTF8 payload")
+        supported = [f for f in supported if f != "csv"]
+        preferred = "insert_values" if preferred == "csv" else preferred
+    elif items == "arrow" and "csv" in supported:
         preferred = "csv"
     elif items == "object" and "csv" in supported:
         supported = [f for f in supported if f != "csv"]
         preferred = "insert_values" if preferred == "csv" else preferred
     return preferred, supported
+
+
+def _has_binary(table_schema: Any) -> bool:
+    columns = table_schema.get("columns") or {}
+    return any(c.get("data_type") == "binary" for c in columns.values())
 
 
 @functools.cache
