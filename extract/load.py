@@ -27,6 +27,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract import csvwriter, project
 from extract.errors import exception_chain, root_cause
+from extract.failures import abort_pending, decimal_too_wide
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
@@ -34,8 +35,6 @@ from extract.sources import build_source, select_models
 from extract.warehouse import Warehouse
 
 MARKER = ".kspyder_destination"
-DUCKDB_MAX_DIGITS = 38
-DUCKDB_DECIMAL_WIDTH = "DECIMAL type width must be between 1 and 38"
 log = logging.getLogger(__name__)
 
 
@@ -273,8 +272,11 @@ def _run_unit(
     except BaseException as exc:  # one model failing must not stop the others
         if not _model_failure(exc):
             raise
-        message = redact(_root_message(exc) + _hint(exc, source, pipeline, unit))
-        _abort_pending(pipeline)
+        message = redact(
+            decimal_too_wide(exc, source.name, pipeline, unit)
+            or _root_message(exc) + _hint(exc, source)
+        )
+        abort_pending(pipeline)
         return _failed(source, warehouse, unit, message, time.perf_counter() - started)
     duration = time.perf_counter() - started
     load_id = info.loads_ids[-1] if info.loads_ids else None
@@ -343,19 +345,6 @@ def _settle_pending(pipeline: dlt.Pipeline) -> None:
         pipeline.load().raise_on_failed_jobs()
 
 
-def _abort_pending(pipeline: dlt.Pipeline) -> None:
-    """Abort what the failed model left pending, rewinding local state (cursors, schema) to
-    before its extract, so its error stays its own: left pending, dlt would retry the package
-    before every later model and every later run, failing them all with this error."""
-    if not (pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()):
-        return
-    try:
-        pipeline.abort_packages()
-    except PipelineStepFailed:  # aborting the package being loaded ends its load in an error
-        pass
-    log.warning("%s: aborted the failed package; its rows come again", pipeline.pipeline_name)
-
-
 def _drop_unnormalizable(pipeline: dlt.Pipeline, exc: PipelineStepFailed) -> bool:
     """Drop the extracted package normalize failed on (and newer ones), rewinding local state.
 
@@ -380,33 +369,14 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
     return {m: dict(v) for m, v in rest_stats(source.name).items()}
 
 
-def _hint(exc: BaseException, source: Source, pipeline: dlt.Pipeline, unit: list[str]) -> str:
+def _hint(exc: BaseException, source: Source) -> str:
     """What to do about failures the user must act on."""
-    if DUCKDB_DECIMAL_WIDTH in str(root_cause(exc)):
-        return "".join(
-            f" -- table {source.name}.{table} column {column}: {kind} has more digits than "
-            f"DuckDB's DECIMAL holds ({DUCKDB_MAX_DIGITS}); declare `columns.{column}.type: "
-            f"text` on model {table} to load it exactly as text"
-            for table, column, kind in _wide_decimals(pipeline, unit)
-        )
     if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
         return (
             f" -- the warehouse table cannot be changed in place: run "
             f"`kspyder rebuild {source.name}` to drop and reload the source"
         )
     return ""
-
-
-def _wide_decimals(pipeline: dlt.Pipeline, unit: list[str]) -> list[tuple[str, str, str]]:
-    """(table, column, ``decimal(p,s)``) of the unit's columns wider than DuckDB's DECIMAL."""
-    schema = pipeline.default_schema
-    return [
-        (str(table["name"]), name, f"decimal({col['precision']},{col.get('scale', 0)})")
-        for table in schema.data_tables()
-        if get_root_table(schema.tables, str(table["name"])).get("resource") in unit
-        for name, col in table["columns"].items()
-        if col.get("data_type") == "decimal" and (col.get("precision") or 0) > DUCKDB_MAX_DIGITS
-    ]
 
 
 def _root_message(exc: BaseException) -> str:
