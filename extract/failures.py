@@ -7,6 +7,8 @@ of a wide DECIMAL is turned into the column and the manifest hint that fixes it.
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import dlt
 from dlt.common.schema.utils import get_root_table
@@ -23,6 +25,7 @@ def abort_pending(pipeline: dlt.Pipeline) -> None:
     """Abort what the failed model left pending, rewinding local state (cursors, schema) to
     before its extract, so its error stays its own: left pending, dlt would retry the package
     before every later model and every later run, failing them all with this error."""
+    remove_partial_packages(pipeline)
     if not (pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()):
         return
     try:
@@ -30,6 +33,22 @@ def abort_pending(pipeline: dlt.Pipeline) -> None:
     except PipelineStepFailed:  # aborting the package being loaded ends its load in an error
         pass
     log.warning("%s: aborted the failed package; its rows come again", pipeline.pipeline_name)
+
+
+def remove_partial_packages(pipeline: dlt.Pipeline) -> None:
+    """Delete packages a failed or killed extract or normalize was still writing.
+
+    dlt writes an extract into ``normalize/<random id>/`` and a normalize into ``load/new/``
+    before moving them on; after a full disk (ENOSPC) or a crash they stay, and the next run
+    finds the disk still full. Only called under the source's lock, so nobody writes them.
+    """
+    working = Path(pipeline.working_dir)
+    partial = [p for p in (working / "normalize").glob("*") if p.is_dir() and p.name != "extracted"]
+    partial += [p for p in (working / "load" / "new").glob("*") if p.is_dir()]
+    for folder in partial:
+        shutil.rmtree(folder, ignore_errors=True)
+    if partial:
+        log.warning("%s: removed %d partial package(s)", pipeline.pipeline_name, len(partial))
 
 
 def decimal_too_wide(

@@ -13,6 +13,7 @@ while local state remembers loading it is reloaded from scratch.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import time
@@ -27,7 +28,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract import csvwriter, project
 from extract.errors import exception_chain, root_cause
-from extract.failures import abort_pending, decimal_too_wide
+from extract.failures import abort_pending, decimal_too_wide, remove_partial_packages
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
@@ -112,6 +113,9 @@ def make_pipeline(source: Source, warehouse: Warehouse) -> dlt.Pipeline:
     dlt.config["data_writer.compression"] = "snappy" if warehouse.kind == "files" else "none"
     # bounded memory and parallel COPY: rotate load files every 250k rows
     dlt.config["data_writer.file_max_items"] = 250_000
+    # loaded packages keep their state, schema and metrics (`dlt pipeline ... info`, `trace`)
+    # but not their data files: raw copies of every row, PII masked only later in dbt
+    dlt.config["load.delete_completed_jobs"] = True
     marker = pipes / name / MARKER
     if marker.exists() and marker.read_text() != warehouse.fingerprint:
         shutil.rmtree(pipes / name)  # destination changed: state must come from the new one
@@ -217,6 +221,7 @@ def extract_source(
         if problem := warehouse.unreadable():  # dlt would only say "check the credentials"
             return _reported(_failed(source, warehouse, selected, problem, 0.0), on_model)
         pipeline = make_pipeline(source, warehouse)
+        remove_partial_packages(pipeline)  # what a crash or a full disk left half-written
         tables = _WarehouseTables(pipeline, warehouse)
         for unit in load_units(source, selected):
             unit_results = _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
@@ -371,6 +376,11 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
 
 def _hint(exc: BaseException, source: Source) -> str:
     """What to do about failures the user must act on."""
+    if any(getattr(e, "errno", None) == errno.ENOSPC for e in exception_chain(exc)):
+        return (
+            f" -- the disk of {project.pipelines_dir()} is full: the partial package was "
+            "removed; free some space and run again"
+        )
     if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
         return (
             f" -- the warehouse table cannot be changed in place: run "
