@@ -8,7 +8,9 @@ never loses what the others loaded.
 Before a model runs, what an earlier run left pending (a crash, a failed load) is finished,
 and an extracted package that cannot be normalized is dropped with local state rewound to
 where it started, so its rows are extracted again. A model whose warehouse table is gone
-while local state remembers loading it is reloaded from scratch.
+while local state remembers loading it is reloaded from scratch. A model that fails has what
+it left pending aborted (state rewound) and half-written packages deleted (``failures``),
+so its error never becomes the next model's.
 """
 
 from __future__ import annotations
