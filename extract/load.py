@@ -8,11 +8,14 @@ never loses what the others loaded.
 Before a model runs, what an earlier run left pending (a crash, a failed load) is finished,
 and an extracted package that cannot be normalized is dropped with local state rewound to
 where it started, so its rows are extracted again. A model whose warehouse table is gone
-while local state remembers loading it is reloaded from scratch.
+while local state remembers loading it is reloaded from scratch. A model that fails has what
+it left pending aborted (state rewound) and half-written packages deleted (``failures``),
+so its error never becomes the next model's.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import time
@@ -27,6 +30,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract import csvwriter, project
 from extract.errors import exception_chain, root_cause
+from extract.failures import abort_pending, decimal_too_wide, remove_partial_packages
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
@@ -111,6 +115,9 @@ def make_pipeline(source: Source, warehouse: Warehouse) -> dlt.Pipeline:
     dlt.config["data_writer.compression"] = "snappy" if warehouse.kind == "files" else "none"
     # bounded memory and parallel COPY: rotate load files every 250k rows
     dlt.config["data_writer.file_max_items"] = 250_000
+    # loaded packages keep their state, schema and metrics (`dlt pipeline ... info`, `trace`)
+    # but not their data files: raw copies of every row, PII masked only later in dbt
+    dlt.config["load.delete_completed_jobs"] = True
     marker = pipes / name / MARKER
     if marker.exists() and marker.read_text() != warehouse.fingerprint:
         shutil.rmtree(pipes / name)  # destination changed: state must come from the new one
@@ -213,14 +220,34 @@ def extract_source(
     selected = select_models(source, models)
     results: list[ModelResult] = []
     with source_lock(source.name):
+        if problem := warehouse.unreadable():  # dlt would only say "check the credentials"
+            return _reported(_failed(source, warehouse, selected, problem, 0.0), on_model)
         pipeline = make_pipeline(source, warehouse)
+        remove_partial_packages(pipeline)  # what a crash or a full disk left half-written
         tables = _WarehouseTables(pipeline, warehouse)
         for unit in load_units(source, selected):
-            results += _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
-            if on_model:
-                for result in results[-len(unit) :]:
-                    on_model(result)
+            unit_results = _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
+            results += _reported(unit_results, on_model)
     return results
+
+
+def _reported(
+    results: list[ModelResult], on_model: Callable[[ModelResult], None] | None
+) -> list[ModelResult]:
+    if on_model:
+        for result in results:
+            on_model(result)
+    return results
+
+
+def _failed(
+    source: Source, warehouse: Warehouse, unit: list[str], error: str, duration: float
+) -> list[ModelResult]:
+    where, dataset = warehouse.display, dataset_name(source, warehouse)
+    return [
+        ModelResult(source.name, m, "failed", 0, duration, where, dataset, error=error)
+        for m in unit
+    ]
 
 
 def _model_failure(exc: BaseException) -> bool:
@@ -252,12 +279,12 @@ def _run_unit(
     except BaseException as exc:  # one model failing must not stop the others
         if not _model_failure(exc):
             raise
-        duration = time.perf_counter() - started
-        message = redact(_root_message(exc) + _hint(exc, source))
-        return [
-            ModelResult(source.name, m, "failed", 0, duration, where, dataset, error=message)
-            for m in unit
-        ]
+        message = redact(
+            decimal_too_wide(exc, source.name, pipeline, unit)
+            or _root_message(exc) + _hint(exc, source)
+        )
+        abort_pending(pipeline)
+        return _failed(source, warehouse, unit, message, time.perf_counter() - started)
     duration = time.perf_counter() - started
     load_id = info.loads_ids[-1] if info.loads_ids else None
     stats = _unit_stats(source)
@@ -351,6 +378,11 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
 
 def _hint(exc: BaseException, source: Source) -> str:
     """What to do about failures the user must act on."""
+    if any(getattr(e, "errno", None) == errno.ENOSPC for e in exception_chain(exc)):
+        return (
+            f" -- the disk of {project.pipelines_dir()} is full: the partial package was "
+            "removed; free some space and run again"
+        )
     if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
         return (
             f" -- the warehouse table cannot be changed in place: run "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import dlt
 import pyarrow as pa
@@ -14,9 +16,20 @@ import sqlalchemy as sa
 from dlt.sources import DltResource, DltSource
 from dlt.sources.sql_database import sql_table
 
+from extract.errors import ExtractError
 from extract.manifest.typing import Model, Source
 from extract.pii import column_paths
+from extract.sql_types import (
+    ColumnNamingLoader,
+    adapt_table,
+    cast_text_columns,
+    connectorx_inexact,
+    dlt_type,
+)
 from extract.warehouse import ITEMS_HINT
+
+log = logging.getLogger(__name__)
+Backend = Literal["sqlalchemy", "pyarrow", "pandas", "connectorx"]
 
 
 def _as_cursor_value(value: Any) -> Any:
@@ -52,10 +65,11 @@ def _engine(source: Source) -> sa.Engine:
 def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResource:
     assert source.connection is not None
     conn = source.connection
-    backend = conn.backend
-    if backend == "auto":
-        backend = "connectorx" if conn.url.startswith(("postgres", "postgresql")) else "pyarrow"
+    metadata = sa.MetaData(schema=conn.schema_name)  # reflected once, here or by dlt
+    backend = _backend(source, model, engine, metadata)
     kwargs: dict[str, Any] = {}
+    if backend == "pyarrow":  # conversion errors name the column
+        kwargs["table_loader_class"] = ColumnNamingLoader
     if backend == "connectorx":
         # stream Arrow batches of chunk_size rows: memory stays bounded whatever the table size
         kwargs["backend_kwargs"] = {
@@ -71,7 +85,10 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
         chunk_size=conn.chunk_size,
         backend=backend,
         reflection_level="full",
-        type_adapter_callback=_float_as_double,
+        metadata=metadata,
+        type_adapter_callback=dlt_type,
+        table_adapter_callback=functools.partial(adapt_table, model, engine.dialect.name),
+        query_adapter_callback=functools.partial(cast_text_columns, model),
         excluded_columns=column_paths(model, "drop") or None,
         **kwargs,
     )
@@ -81,12 +98,25 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
     return resource.with_name(model.name)
 
 
-def _float_as_double(sql_type: Any) -> Any:
-    """SQLAlchemy 2.1's ``Float`` is no longer a ``Numeric``, so dlt leaves such columns
-    untyped and infers a type from the first value: reflect them as dlt's ``double``."""
-    if isinstance(sql_type, sa.Float) and not isinstance(sql_type, sa.Numeric):
-        return sa.Numeric(asdecimal=True) if sql_type.asdecimal else sa.Numeric(asdecimal=False)
-    return sql_type
+def _backend(source: Source, model: Model, engine: sa.Engine, metadata: sa.MetaData) -> Backend:
+    """``auto``: connectorx (Arrow, no Python rows) for PostgreSQL unless it would change a
+    column's values (see ``connectorx_inexact``), then pyarrow; pyarrow elsewhere."""
+    assert source.connection is not None
+    conn = source.connection
+    postgres = conn.url.startswith(("postgres", "postgresql"))
+    if conn.backend not in ("auto", "connectorx") or (conn.backend == "auto" and not postgres):
+        return "pyarrow" if conn.backend == "auto" else conn.backend
+    table = sa.Table(model.table or model.name, metadata, autoload_with=engine)
+    inexact = connectorx_inexact(model, table)
+    if not inexact:
+        return "connectorx"
+    if conn.backend == "connectorx":
+        raise ExtractError(
+            f"table {table.name}: connectorx would change the values of {', '.join(inexact)}; "
+            "use `backend: auto` or `pyarrow` (or `columns.<name>.type: text`)"
+        )
+    log.info("%s: read with pyarrow, connectorx would change %s", table.name, inexact)
+    return "pyarrow"
 
 
 def _items(backend: str) -> str:

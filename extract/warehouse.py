@@ -12,6 +12,7 @@ import functools
 import hashlib
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -68,6 +69,35 @@ class Warehouse:
             return None
         return FILE_FORMATS[self.file_format or "parquet"]
 
+    def unreadable(self) -> str | None:
+        """Why the DuckDB file cannot be opened (corrupted, truncated, not DuckDB), with the
+        fix; None when it opens, is absent, or is only locked by another process."""
+        if self.kind != "duckdb" or not Path(self.location).exists():
+            return None
+        import duckdb
+
+        try:
+            duckdb.connect(self.location, read_only=True).close()
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                return None
+            reason = str(exc).splitlines()[0].replace(f'"{self.location}"', "").replace("  ", " ")
+            return (
+                f"the DuckDB warehouse {self.location} is unreadable ({reason}): run "
+                "`kspyder rebuild` to set it aside and reload every source into a new one"
+            )
+        return None
+
+    def set_aside(self) -> Path | None:
+        """Rename an unreadable DuckDB file to ``<name>.corrupt-<time>`` (kept for a look)."""
+        if self.unreadable() is None:
+            return None
+        path = Path(self.location)
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        path.rename(aside)
+        Path(f"{path}.wal").unlink(missing_ok=True)
+        return aside
+
     def sqlalchemy_url(self) -> str:
         """A SQLAlchemy/psycopg URL for direct queries (grants, ledger, tests)."""
         if self.kind == "postgres":
@@ -109,12 +139,20 @@ def _file_format_for(
     if base is not None:
         preferred, supported = base(preferred, supported, table_schema=table_schema)
     items = table_schema.get(ITEMS_HINT)
-    if items == "arrow" and "csv" in supported:
+    if _has_binary(table_schema):  # CSV cannot carry bytes ("Invalid UTF8 payload")
+        supported = [f for f in supported if f != "csv"]
+        preferred = "insert_values" if preferred == "csv" else preferred
+    elif items == "arrow" and "csv" in supported:
         preferred = "csv"
     elif items == "object" and "csv" in supported:
         supported = [f for f in supported if f != "csv"]
         preferred = "insert_values" if preferred == "csv" else preferred
     return preferred, supported
+
+
+def _has_binary(table_schema: Any) -> bool:
+    columns = table_schema.get("columns") or {}
+    return any(c.get("data_type") == "binary" for c in columns.values())
 
 
 @functools.cache

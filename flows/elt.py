@@ -220,7 +220,6 @@ def rebuild_flow(
     from extract.rebuild import drop_source
 
     for name, source in load_manifests(only=sources or None).items():
-        if source.target == "warehouse":
-            drop_source(source, resolve(warehouse_url))
+        drop_source(source, resolve(warehouse_url))  # documents: the MongoDB database
         get_run_logger().info("dropped %s", name)
     return elt.fn(sources=sources, full_refresh=True, warehouse_url=warehouse_url)

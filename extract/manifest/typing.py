@@ -34,7 +34,12 @@ class Strict(BaseModel):
 class Column(Strict):
     """Hints for one column: type, nullability, description and PII class."""
 
-    type: ColumnType | None = None
+    type: ColumnType | None = Field(
+        default=None,
+        description="The column's type in the warehouse. SQL sources: `text` selects the "
+        "column as CAST(column AS text), the source's own text of every value (for values "
+        "the mapped type cannot hold, see docs/fidelity.md).",
+    )
     nullable: bool | None = None
     description: str | None = None
     pii: PiiStrategy | None = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from dlt.common.exceptions import DltException
 from extract import project
 from extract.manifest.loader import parse_source
 from extract.manifest.typing import Source
-from extract.warehouse import Warehouse
+from extract.warehouse import Warehouse, resolve
 from tests.helpers import query, write_manifest
 
 DEALS_LIMIT = 50
@@ -195,3 +196,21 @@ def kill_when(
         proc.kill()
         proc.wait()
     return False
+
+
+def sqlite_exec(db: Path, *statements: str, params: tuple[Any, ...] = ()) -> None:
+    """Run statements on a SQLite file and commit (``params`` bind the ``?`` of any)."""
+    con = sqlite3.connect(db)
+    try:
+        for sql in statements:
+            con.execute(sql, params if "?" in sql else ())
+        con.commit()
+    finally:
+        con.close()
+
+
+def warehouse_for(which: str, request: Any) -> Warehouse:
+    """``duckdb`` (the test's file) or ``postgres`` (a fresh database of ``pg_database``)."""
+    if which == "postgres":
+        return resolve(request.getfixturevalue("pg_database"))
+    return resolve()

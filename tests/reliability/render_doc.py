@@ -93,6 +93,10 @@ SECTIONS = {
     "test_identifiers": "Hostile identifiers",
     "test_data_values": "Awkward data values",
     "test_secrets": "Secrets",
+    "test_failure_isolation": "One failing model never blocks the others",
+    "test_rebuild": "kspyder rebuild: a true reset",
+    "test_value_fidelity": "Value fidelity, type by type (see docs/fidelity.md)",
+    "test_disk": "Disk: a full disk and load package retention",
 }
 
 
