@@ -81,12 +81,14 @@ class _BenignDltWarnings(logging.Filter):
     """dlt warnings that are expected with kspyder, logged at INFO instead (shown with
     dlt's log level at INFO): kspyder declares column hints (types, keys, nullability)
     that differ from the Arrow schema of each batch on purpose (once per batch: ten lines
-    for a 1M-row table), and an ``initial_value`` without a time zone compared with
-    timestamps that have one, which dlt adapts."""
+    for a 1M-row table), an ``initial_value`` without a time zone compared with
+    timestamps that have one, which dlt adapts, and ``dedup_sort`` ignored by local files."""
 
     BENIGN = {
         "_compute_tables": "several column hints were different",
         "_adapt_timezone": "differ in timezone awareness",
+        # merge models declare dedup_sort; local files (`--to`) are appended without it
+        "verify_schema_merge_disposition": "dedup_sort",
     }
 
     def filter(self, record: logging.LogRecord) -> bool:
