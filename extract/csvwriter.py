@@ -7,12 +7,15 @@ benchmark table). Arrow keeps such values as UTC instants, so they are written h
 read back by PostgreSQL's COPY and by any ISO-8601 reader; NULL stays NULL). Everything else
 is dlt's ``ArrowToCsvWriter``; ``install()`` puts this subclass in dlt's writer registry
 (the CSV load files of PostgreSQL and ``--to csv``).
+
+dlt's CSV writer of Python rows (REST records) counts each row's columns as rows
+(``sum(len(row))``): ``RowCountingCsvWriter`` counts rows, so ``--to csv`` reports them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from dlt.common.data_writers import writers
 
@@ -49,17 +52,26 @@ class FastTimestampArrowToCsvWriter(writers.ArrowToCsvWriter):
         super().write_data([_fast_timestamps(item) for item in items])
 
 
-def install() -> None:
-    """Make dlt use this writer for Arrow -> CSV files (idempotent)."""
-    base = writers.ArrowToCsvWriter
+class RowCountingCsvWriter(writers.CsvWriter):
+    """dlt's ``CsvWriter`` (Python rows -> CSV) counting rows, not rows x columns."""
+
+    def write_data(self, items: Sequence[Any]) -> None:
+        columns = sum(len(row) for row in items)  # what dlt adds to items_count
+        super().write_data(items)
+        self.items_count += len(items) - columns
+
+
+def _replace(base: type[Any], writer: type[Any], item_format: Literal["arrow", "object"]) -> None:
     spec = base.writer_spec()
-    if writers.WRITER_SPECS.get(spec) is FastTimestampArrowToCsvWriter:
+    if writers.WRITER_SPECS.get(spec) is writer:
         return
-    writers.WRITER_SPECS[spec] = FastTimestampArrowToCsvWriter
-    writers.ALL_WRITERS[:] = [
-        FastTimestampArrowToCsvWriter if w is base else w for w in writers.ALL_WRITERS
-    ]
+    writers.WRITER_SPECS[spec] = writer
+    writers.ALL_WRITERS[:] = [writer if w is base else w for w in writers.ALL_WRITERS]
     native = writers.NATIVE_FORMAT_WRITERS
-    native["arrow"] = tuple(
-        FastTimestampArrowToCsvWriter if w is base else w for w in native["arrow"]
-    )
+    native[item_format] = tuple(writer if w is base else w for w in native[item_format])
+
+
+def install() -> None:
+    """Make dlt use these writers for CSV files (idempotent)."""
+    _replace(writers.ArrowToCsvWriter, FastTimestampArrowToCsvWriter, "arrow")
+    _replace(writers.CsvWriter, RowCountingCsvWriter, "object")

@@ -19,6 +19,7 @@ import errno
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,13 +29,14 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.utils import get_root_table
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from extract import csvwriter, project
+from extract import csvwriter, integrity, project
 from extract.errors import exception_chain, root_cause
 from extract.failures import abort_pending, decimal_too_wide, remove_partial_packages
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.secrets import redact
 from extract.sources import build_source, select_models
+from extract.status import Status
 from extract.warehouse import Warehouse
 
 MARKER = ".kspyder_destination"
@@ -43,11 +45,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ModelResult:
-    """What happened to one model in one run (the run summary's row)."""
+    """What happened to one model in one run (the run summary's row).
+
+    ``rows`` are the rows the load kept (after merge de-duplicated versions of a key),
+    ``rows_received`` what the source sent; they differ only for merge models.
+    """
 
     source: str
     model: str
-    status: str = "ok"
+    status: Status = "ok"
     rows: int = 0
     duration_s: float = 0.0
     destination: str = ""
@@ -57,6 +63,8 @@ class ModelResult:
     pii_dropped: int = 0
     pii_hashed: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    rows_received: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict, for JSON and Prefect artifacts."""
@@ -77,12 +85,14 @@ class _BenignDltWarnings(logging.Filter):
     """dlt warnings that are expected with kspyder, logged at INFO instead (shown with
     dlt's log level at INFO): kspyder declares column hints (types, keys, nullability)
     that differ from the Arrow schema of each batch on purpose (once per batch: ten lines
-    for a 1M-row table), and an ``initial_value`` without a time zone compared with
-    timestamps that have one, which dlt adapts."""
+    for a 1M-row table), an ``initial_value`` without a time zone compared with
+    timestamps that have one, which dlt adapts, and ``dedup_sort`` ignored by local files."""
 
     BENIGN = {
         "_compute_tables": "several column hints were different",
         "_adapt_timezone": "differ in timezone awareness",
+        # merge models declare dedup_sort; local files (`--to`) are appended without it
+        "verify_schema_merge_disposition": "dedup_sort",
     }
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -155,6 +165,7 @@ class _WarehouseTables:
         self.pipeline = pipeline
         self.checked = warehouse.kind != "files"
         self._present: set[str] | None = None
+        self.settled: Counter[str] = Counter()  # rows of pending packages finished this run
 
     def lost(self, unit: list[str]) -> list[str]:
         """Tables of ``unit`` that local state says hold data but the warehouse no longer has."""
@@ -266,16 +277,33 @@ def _run_unit(
 ) -> list[ModelResult]:
     started = time.perf_counter()
     where, dataset = warehouse.display, dataset_name(source, warehouse)
+    integrity.reset(source.name, unit)
     try:
         dlt_source = build_source(source, unit)
-        _settle_pending(pipeline)
+        tables.settled += _settle_pending(pipeline)
+        before = integrity.snapshot(pipeline, unit)
+        reload = full_refresh or _reload(source, unit, tables)
         info = _run(
             pipeline,
             dlt_source,
             loader_file_format=warehouse.loader_file_format(),
-            refresh="drop_resources" if full_refresh or _reload(source, unit, tables) else None,
+            refresh="drop_resources" if reload else None,
         )
         info.raise_on_failed_jobs()
+        load_id = info.loads_ids[-1] if info.loads_ids else None
+        outcomes = {
+            m: integrity.check_model(
+                source,
+                source.models[m],
+                pipeline,
+                before.get(m),
+                _rows(pipeline, m),
+                load_id,
+                reload,
+                warehouse.kind != "files",
+            )
+            for m in unit
+        }
     except BaseException as exc:  # one model failing must not stop the others
         if not _model_failure(exc):
             raise
@@ -286,24 +314,34 @@ def _run_unit(
         abort_pending(pipeline)
         return _failed(source, warehouse, unit, message, time.perf_counter() - started)
     duration = time.perf_counter() - started
-    load_id = info.loads_ids[-1] if info.loads_ids else None
     stats = _unit_stats(source)
-    return [
-        ModelResult(
-            source.name,
-            m,
-            "ok",
-            _rows(pipeline, m),
-            duration,
-            where,
-            dataset,
-            load_id=load_id,
-            pii_dropped=len(source.pii_columns("drop").get(m, [])),
-            pii_hashed=len(source.pii_columns("hash").get(m, [])),
-            extra=stats.get(m, {}),
+    results = []
+    for m in unit:
+        out, settled = outcomes[m], tables.settled.pop(m, 0)
+        for warning in out.warnings:
+            log.warning("%s.%s: %s", source.name, m, warning)
+        results.append(
+            ModelResult(
+                source.name,
+                m,
+                "warn" if out.warnings else "ok",
+                out.kept + settled,
+                duration,
+                where,
+                dataset,
+                load_id=load_id,
+                pii_dropped=len(source.pii_columns("drop").get(m, [])),
+                pii_hashed=len(source.pii_columns("hash").get(m, [])),
+                extra={
+                    **stats.get(m, {}),
+                    **out.extra,
+                    **({"settled": settled} if settled else {}),
+                },
+                rows_received=out.received + settled,
+                warnings=out.warnings,
+            )
         )
-        for m in unit
-    ]
+    return results
 
 
 def _reload(source: Source, unit: list[str], tables: _WarehouseTables) -> bool:
@@ -328,16 +366,19 @@ def _run(pipeline: dlt.Pipeline, data: Any, **options: Any) -> LoadInfo:
         raise
 
 
-def _settle_pending(pipeline: dlt.Pipeline) -> None:
-    """Finish the packages an earlier run left pending, so this run extracts anew.
+def _settle_pending(pipeline: dlt.Pipeline) -> Counter[str]:
+    """Finish the packages an earlier run left pending, so this run extracts anew; returns
+    the rows per table of the extracted packages it normalized and loaded.
 
     Left pending, dlt's ``run`` would only finish them and skip the new extract. An extracted
     package that cannot be normalized (a crash before its schema was saved, a schema contract
     violation) is dropped: its state never reached the warehouse, so its rows come again.
     """
+    settled: Counter[str] = Counter()
     if pipeline.list_extracted_load_packages():
         try:
-            pipeline.normalize()
+            info = pipeline.normalize()
+            settled.update(info.row_counts if info is not None else {})
         except PipelineStepFailed as exc:
             if not _drop_unnormalizable(pipeline, exc):
                 raise
@@ -350,6 +391,7 @@ def _settle_pending(pipeline: dlt.Pipeline) -> None:
             )
     if pipeline.list_normalized_load_packages():
         pipeline.load().raise_on_failed_jobs()
+    return settled
 
 
 def _drop_unnormalizable(pipeline: dlt.Pipeline, exc: PipelineStepFailed) -> bool:

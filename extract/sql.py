@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from dlt.sources import DltResource, DltSource
 from dlt.sources.sql_database import sql_table
 
+from extract import integrity
 from extract.errors import ExtractError
+from extract.lookback import lag_of
 from extract.manifest.typing import Model, Source
 from extract.pii import column_paths
 from extract.sql_types import (
@@ -45,16 +47,78 @@ def _as_cursor_value(value: Any) -> Any:
     return value
 
 
-def _incremental(model: Model) -> Any:
+def _naive(value: Any) -> Any:
+    """A UTC datetime without its time zone (for cursor columns that have none)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _cursor_is_naive(source: Source, model: Model, engine: sa.Engine) -> bool:
+    """True when a table's cursor column is a timestamp without time zone.
+
+    dlt's ``lag`` compares the stored cursor with the rows' values without adapting time
+    zones, so with a lookback the initial value must match the column."""
+    if model.query or model.incremental is None or not model.incremental.lookback:
+        return False
+    assert source.connection is not None
+    columns = sa.inspect(engine).get_columns(
+        model.table or model.name, schema=source.connection.schema_name
+    )
+    kind = next((c["type"] for c in columns if c["name"] == model.incremental.cursor), None)
+    return isinstance(kind, sa.DateTime) and not kind.timezone
+
+
+def _incremental(model: Model, naive: bool = False) -> Any:
+    """dlt's incremental of a model: NULL cursors per ``on_null_cursor``, ``lookback`` as
+    dlt's ``lag``. A merge model re-reads the rows at the stored maximum instead of dropping
+    them as already seen: one updated without moving its cursor is replaced by key."""
     inc = model.incremental
     if inc is None:
         return None
+    dedup: dict[str, Any] = {"primary_key": ()} if model.write_disposition == "merge" else {}
+    adapt = _naive if naive else (lambda v: v)
     return dlt.sources.incremental(
         inc.cursor,
-        initial_value=_as_cursor_value(inc.initial_value),
-        end_value=_as_cursor_value(inc.end_value),
+        initial_value=adapt(_as_cursor_value(inc.initial_value)),
+        end_value=adapt(_as_cursor_value(inc.end_value)),
         row_order=inc.row_order,
+        on_cursor_value_missing="exclude" if inc.on_null_cursor == "exclude" else "include",
+        lag=lag_of(inc),
+        **dedup,
     )
+
+
+def _null_cursor_counter(source: str, model: Model) -> Any:
+    """A map step counting rows whose cursor is NULL (``fail`` raises on the first batch)."""
+    assert model.incremental is not None
+    cursor, policy = model.incremental.cursor, model.incremental.on_null_cursor
+
+    def count(item: Any) -> Any:
+        if isinstance(item, pa.Table):
+            nulls = item.column(cursor).null_count if cursor in item.column_names else 0
+        else:
+            nulls = int(isinstance(item, dict) and item.get(cursor) is None)
+        if nulls and policy == "fail":
+            raise ExtractError(
+                f"model '{model.name}': {nulls} row(s) have a NULL cursor '{cursor}' "
+                "(incremental.on_null_cursor: fail; allowed: include, exclude, fail)"
+            )
+        integrity.count(source, model.name, "null_cursor", nulls)
+        return item
+
+    return count
+
+
+def _with_hints(source: Source, model: Model, resource: DltResource) -> DltResource:
+    """NULL-cursor counting and the column merge keeps the highest of per key."""
+    inc = model.incremental
+    if inc is not None and inc.on_null_cursor != "exclude":
+        resource.add_map(_null_cursor_counter(source.name, model))
+    sort = model.dedup_sort or (inc.cursor if inc else None)
+    if model.write_disposition == "merge" and sort:
+        resource.apply_hints(columns={sort: {"name": sort, "dedup_sort": "desc"}})
+    return resource
 
 
 def _engine(source: Source) -> sa.Engine:
@@ -81,7 +145,7 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
         credentials=engine,
         table=model.table or model.name,
         schema=conn.schema_name,
-        incremental=_incremental(model),
+        incremental=_incremental(model, _cursor_is_naive(source, model, engine)),
         chunk_size=conn.chunk_size,
         backend=backend,
         reflection_level="full",
@@ -95,7 +159,7 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
     if backend == "sqlalchemy":  # Python rows, not Arrow
         resource.add_map(_keep_non_finite)
     resource.apply_hints(additional_table_hints={ITEMS_HINT: _items(backend)})
-    return resource.with_name(model.name)
+    return _with_hints(source, model, resource.with_name(model.name))
 
 
 def _backend(source: Source, model: Model, engine: sa.Engine, metadata: sa.MetaData) -> Backend:
@@ -136,16 +200,10 @@ def _query_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
     """A custom ``query`` streamed in Arrow batches; incremental filters wrap it."""
     assert source.connection is not None and model.query is not None
     chunk = source.connection.chunk_size
-    query = model.query
-    cursor_col = model.incremental.cursor if model.incremental else None
     initial = _incremental(model)
 
     def rows(incremental: Any = initial) -> Iterator[pa.Table]:
-        sql, params = query, {}
-        if cursor_col and incremental is not None and incremental.last_value is not None:
-            quoted = engine.dialect.identifier_preparer.quote(cursor_col)
-            sql = f"select * from ({query}) as kspyder_q where {quoted} >= :last"
-            params = {"last": incremental.last_value}
+        sql, params = _filtered(model, engine, incremental)
         with engine.connect() as connection:
             result = connection.execution_options(stream_results=True).execute(sa.text(sql), params)
             names = list(result.keys())
@@ -154,7 +212,52 @@ def _query_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
 
     resource = dlt.resource(rows, name=model.name)
     resource.apply_hints(additional_table_hints={ITEMS_HINT: "arrow"})
-    return resource
+    return _with_hints(source, model, resource)
+
+
+def _filtered(model: Model, engine: sa.Engine, incremental: Any) -> tuple[str, dict[str, Any]]:
+    """A custom query wrapped in the incremental filter (NULL cursors per the policy)."""
+    assert model.query is not None
+    spec = model.incremental
+    if spec is None or incremental is None:
+        return model.query, {}
+    quoted = engine.dialect.identifier_preparer.quote(spec.cursor)
+    start = incremental.start_value
+    conditions, params = [], {}
+    if start is not None:
+        conditions.append(f"{quoted} >= :last")
+        params["last"] = start
+        if spec.on_null_cursor != "exclude":
+            conditions[0] = f"({conditions[0]} or {quoted} is null)"
+    if spec.on_null_cursor == "exclude":
+        conditions.append(f"{quoted} is not null")
+    if not conditions:
+        return model.query, {}
+    where = " and ".join(conditions)
+    return f"select * from ({model.query}) as kspyder_q where {where}", params
+
+
+def source_rows(source: Source, model: Model, null_cursor: bool = False) -> int:
+    """Rows of a model's table or query in the source (only NULL-cursor ones if asked)."""
+    engine = _engine(source)
+    try:
+        prep = engine.dialect.identifier_preparer
+        if model.query:
+            relation = f"({model.query}) as kspyder_q"
+        else:
+            assert source.connection is not None
+            name = prep.quote(model.table or model.name)
+            schema = source.connection.schema_name
+            relation = f"{prep.quote_schema(schema)}.{name}" if schema else name
+        where = ""
+        if null_cursor and model.incremental:
+            where = f" where {prep.quote(model.incremental.cursor)} is null"
+        with engine.connect() as connection:
+            return int(
+                connection.execute(sa.text(f"select count(*) from {relation}{where}")).scalar_one()
+            )
+    finally:
+        engine.dispose()
 
 
 def build_sql_source(source: Source, models: list[str] | None = None) -> DltSource:

@@ -19,6 +19,7 @@ from extract.load import load_units
 from extract.manifest.loader import load_manifests
 from extract.secrets import install_log_redaction
 from extract.sources import select_models
+from extract.status import is_failure
 from extract.warehouse import resolve
 from flows import stages
 from flows.summary import RunSummary, markdown, write_ledger
@@ -34,7 +35,7 @@ class ModelsFailed(KspyderError):
     def __init__(self, results: list[dict[str, Any]]) -> None:
         self.results = results
         failed = [
-            f"{r['source']}.{r['model']}: {r['error']}" for r in results if r["status"] != "ok"
+            f"{r['source']}.{r['model']}: {r['error']}" for r in results if is_failure(r["status"])
         ]
         super().__init__("; ".join(failed))
 
@@ -55,7 +56,7 @@ def extract_unit(
     earlier_attempts = max(task_run.run_count - 1, 0)  # Prefect retries of this unit
     for r in results:
         r["retries"] = r.get("retries", 0) + earlier_attempts
-    if any(r["status"] != "ok" for r in results):
+    if any(is_failure(r["status"]) for r in results):
         raise ModelsFailed(results)
     return results
 

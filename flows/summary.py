@@ -14,6 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from extract.secrets import redact
+from extract.status import is_failure
 from extract.warehouse import Warehouse
 
 LEDGER_SCHEMA = "kspyder_meta"
@@ -52,14 +53,21 @@ class RunSummary:
     transform: dict[str, Any] | None = None
     aggregates: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def finish(self) -> RunSummary:
-        """Stamp the end time and collect failures in stage order: extract, dbt, aggregate."""
+        """Stamp the end time and collect failures in stage order: extract, dbt, aggregate;
+        warnings (models with status ``warn``) are listed but do not fail the run."""
         self.finished_at = datetime.now(UTC).isoformat()
         failures = [
             f"extract {m['source']}.{m['model']}: {m.get('error')}"
             for m in self.models
-            if m["status"] != "ok"
+            if is_failure(m["status"])
+        ]
+        self.warnings = [
+            redact(f"extract {m['source']}.{m['model']}: {w}")
+            for m in self.models
+            for w in m.get("warnings") or []
         ]
         if self.transform and self.transform["status"] != "ok":
             detail = "; ".join(self.transform.get("failures", [])[:5])
@@ -89,13 +97,13 @@ def models_table(summary: RunSummary) -> Table:
     for head in heads:
         table.add_column(head, justify="right" if head in ("rows", "sec", "retries") else "left")
     for m in summary.models:
-        status = "[green]ok[/green]" if m["status"] == "ok" else f"[red]{m['status']}[/red]"
+        status = STATUS_STYLE.get(m["status"], "[red]{}[/red]").format(m["status"])
         pages = f"{m['pages']}/{m['requests']}" if "requests" in m else "-"
         table.add_row(
             m["source"],
             m["model"],
             status,
-            f"{m['rows']:,}",
+            rows_cell(m),
             f"{m['duration_s']:.1f}",
             str(m.get("retries", 0)),
             pages,
@@ -104,9 +112,20 @@ def models_table(summary: RunSummary) -> Table:
     return table
 
 
+STATUS_STYLE = {"ok": "[green]{}[/green]", "warn": "[yellow]{}[/yellow]"}
+
+
+def rows_cell(m: dict[str, Any]) -> str:
+    """Rows kept; ``kept (of received)`` when merge kept fewer than the source sent."""
+    received = m.get("rows_received") or m["rows"]
+    if received != m["rows"]:
+        return f"{m['rows']:,} (of {received:,})"
+    return f"{m['rows']:,}"
+
+
 def stages_lines(summary: RunSummary) -> list[str]:
-    """dbt and aggregation lines under the table, then the verdict."""
-    lines = []
+    """Warnings, dbt and aggregation lines under the table, then the verdict."""
+    lines = [f"warning: {w}" for w in summary.warnings]
     t = summary.transform
     if t:
         lines.append(
@@ -117,7 +136,8 @@ def stages_lines(summary: RunSummary) -> list[str]:
         where = ", ".join(a["outputs"]) if a["status"] == "ok" else a.get("error")
         lines.append(f"aggregate {a['pipeline']}: {a['status']} -> {where}")
     if summary.ok:
-        lines.append("run succeeded")
+        warned = f" with {len(summary.warnings)} warning(s)" if summary.warnings else ""
+        lines.append(f"run succeeded{warned}")
     else:
         lines.append(f"run FAILED: first failure: {summary.failures[0]}")
     return lines
@@ -131,7 +151,7 @@ def markdown(summary: RunSummary) -> str:
     ]
     for m in summary.models:
         rows.append(
-            f"| {m['source']} | {m['model']} | {m['status']} | {m['rows']} | "
+            f"| {m['source']} | {m['model']} | {m['status']} | {rows_cell(m)} | "
             f"{m['duration_s']:.1f} | {m.get('retries', 0)} | {m.get('pages', '')} | "
             f"{m.get('requests', '')} | {m.get('pii_dropped', 0)}/{m.get('pii_hashed', 0)}/"
             f"{m.get('pii_masked', 0)} |"
@@ -166,7 +186,7 @@ def ledger_rows(summary: RunSummary) -> list[dict[str, Any]]:
                 "pii_hashed": m.get("pii_hashed", 0),
                 "pii_masked": m.get("pii_masked", 0),
                 "load_id": m.get("load_id"),
-                "error": m.get("error"),
+                "error": m.get("error") or "; ".join(m.get("warnings") or []) or None,
             }
         )
     if summary.transform:

@@ -20,6 +20,7 @@ ColumnType = Literal[
     "text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "json", "binary"
 ]
 SchemaContract = Literal["evolve", "freeze", "discard_row", "discard_value"]
+OnNullCursor = Literal["include", "exclude", "fail"]
 # The settings block each source kind needs; a missing one is reported at its own key
 # (error type ``missing_for_kind``, the key in the error's context).
 KIND_SETTINGS: dict[str, str] = {"sql": "connection", "rest": "client"}
@@ -62,7 +63,16 @@ class Incremental(Strict):
         default=None, description="REST: query parameter that receives the last cursor value."
     )
     lookback: int | None = Field(
-        default=None, ge=0, description="REST: seconds subtracted from the cursor sent."
+        default=None,
+        ge=0,
+        description="Re-read window below the stored high-water mark, for late and "
+        "back-dated rows: seconds for timestamp cursors (whole days for date cursors), "
+        "cursor units for numeric cursors. Merge de-duplicates what it re-reads.",
+    )
+    on_null_cursor: OnNullCursor = Field(
+        default="include",
+        description="SQL rows whose cursor is NULL: include = loaded every run (merge "
+        "de-duplicates them by key), exclude = never loaded (counted), fail = the model fails.",
     )
     row_order: Literal["asc", "desc"] | None = None
 
@@ -216,6 +226,11 @@ class Model(Strict):
     incremental: Incremental | None = None
     columns: dict[str, Column] = Field(default_factory=dict)
     indexes: list[Index] = Field(default_factory=list)
+    dedup_sort: str | None = Field(
+        default=None,
+        description="merge: column deciding which of several versions of a key read in one "
+        "run is kept (the highest); defaults to the incremental cursor.",
+    )
 
     @model_validator(mode="after")
     def _merge_needs_key(self) -> Model:
@@ -223,6 +238,8 @@ class Model(Strict):
             raise ValueError("write_disposition 'merge' needs a primary_key")
         if self.table and self.query:
             raise ValueError("give either table or query, not both")
+        if self.dedup_sort and self.write_disposition != "merge":
+            raise ValueError("dedup_sort applies to write_disposition 'merge' only")
         return self
 
 

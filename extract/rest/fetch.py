@@ -22,7 +22,7 @@ from requests import Request, Response
 from extract.manifest.typing import Paginator, ResponseAction
 from extract.rest import stats
 from extract.rest.context import PageRef
-from extract.rest.paginators import PageWalk
+from extract.rest.paginators import PageWalk, TotalMismatch
 from extract.rest.transport import Transport, check_status
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,25 @@ class EndpointFetcher:
     data_selector: str | None = None
     actions: list[ResponseAction] = field(default_factory=list)
     concurrency: int = 1
+    _ignored: bool = False
 
     def pages(self, request: Request) -> Iterator[list[Any]]:
-        """Yield the record lists of every page of ``request`` (mutated while walking)."""
+        """Yield the record lists of every page of ``request`` (mutated while walking); a
+        walk ending with more or fewer records than the API declared fails."""
         walk = PageWalk(self.paginator, self._detect_paginator)
+        records, pages, self._ignored = 0, 0, False
+        for data in self._walk(walk, request):
+            records, pages = records + len(data), pages + 1
+            yield data
+        if self._ignored:
+            return  # a response action ignored a page: its records were never counted
+        try:
+            walk.check_total(records, pages)
+        except TotalMismatch as exc:
+            where = PageRef.of(self.source, self.model, pages, request)
+            raise where.error(str(exc)) from None
+
+    def _walk(self, walk: PageWalk, request: Request) -> Iterator[list[Any]]:
         walk.start(request)
         selector = self.data_selector
         page = 1
@@ -123,6 +138,7 @@ class EndpointFetcher:
         response = self.transport.send(request, where, self._retry_on)
         action = self._action(response)
         if action == "ignore":
+            self._ignored = True
             log.info(
                 "%s: HTTP %s ignored (response action)", where.describe(), response.status_code
             )

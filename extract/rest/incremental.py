@@ -10,6 +10,7 @@ from typing import Any
 import dlt
 from dlt.extract.incremental import Incremental
 
+from extract.lookback import lag_of
 from extract.manifest.typing import Incremental as IncrementalSpec
 
 
@@ -25,7 +26,11 @@ def _iso(value: Any) -> Any:
 
 
 def make_incremental(spec: IncrementalSpec | None) -> Incremental[Any] | None:
-    """A ``dlt.sources.incremental`` on the record field ``spec.cursor``."""
+    """A ``dlt.sources.incremental`` on the record field ``spec.cursor``.
+
+    ``lookback`` is also dlt's ``lag``: the records the earlier parameter value brings back
+    (late or back-dated ones) pass dlt's filter instead of being dropped as already seen.
+    """
     if spec is None:
         return None
     return dlt.sources.incremental(
@@ -33,6 +38,7 @@ def make_incremental(spec: IncrementalSpec | None) -> Incremental[Any] | None:
         initial_value=_iso(spec.initial_value),
         end_value=_iso(spec.end_value),
         row_order=spec.row_order,
+        lag=lag_of(spec),
     )
 
 
@@ -60,3 +66,32 @@ def param_value(value: Any, lookback: int | None) -> Any:
     if value.endswith("Z"):
         earlier = earlier.replace("+00:00", "Z")
     return earlier
+
+
+def _comparable(value: Any) -> Any:
+    """A datetime for ISO timestamps (any offset or ``Z``), the number itself, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def older_than(records: list[Any], field: str, sent: Any) -> int:
+    """Records whose cursor ``field`` is below the value sent in the incremental parameter:
+    an endpoint that honours the parameter never returns them."""
+    bound = _comparable(sent)
+    if bound is None:
+        return 0
+    older = 0
+    for record in records:
+        value = _comparable(record.get(field)) if isinstance(record, dict) else None
+        if value is not None and type(value) is type(bound) and value < bound:
+            older += 1
+    return older

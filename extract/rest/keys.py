@@ -5,6 +5,10 @@ become ``e_mail``; nested objects flatten to ``parent__key``) and, when two keys
 map to the same column, keeps the last value without a word. SQL (Arrow) sources fail on the
 same collision with dlt's ``NameNormalizationCollision``; REST records get the same here.
 
+Keys named like dlt's own columns (``_dlt_id``, ``_dlt_load_id``, ``_dlt_parent_id``,
+``_dlt_list_idx``, ``_dlt_root_id``) would overwrite them (two records sharing a ``_dlt_id``
+lose their child rows): they are renamed ``_source<name>`` (``_source_dlt_id``) first.
+
 Each distinct key shape (per table) is normalized once; a record whose shape was seen costs a
 tuple of its keys. Records with nested objects or lists are walked to reach their children.
 """
@@ -25,6 +29,14 @@ _EMPTY_KEY = "_empty"  # dlt's name for an empty or blank key
 _LIST = "[]"
 
 Path = tuple[str, ...]
+RESERVED = frozenset({"_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_list_idx", "_dlt_root_id"})
+RENAMED_PREFIX = "_source"
+
+
+def rename_reserved(record: dict[str, Any]) -> None:
+    """Rename the keys of a record that dlt reserves for its own columns, in place."""
+    for key in RESERVED.intersection(record):
+        record[RENAMED_PREFIX + key] = record.pop(key)
 
 
 def _shape(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -58,6 +70,8 @@ class KeyCheck:
                 self._record(record, ())
 
     def _record(self, record: dict[str, Any], table: Path) -> None:
+        if not RESERVED.isdisjoint(record):
+            rename_reserved(record)
         flat = _CONTAINERS.isdisjoint(map(type, record.values()))
         key = (table, tuple(record) if flat else _shape(record))
         lists = self._shapes.get(key)

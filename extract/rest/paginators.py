@@ -228,6 +228,27 @@ class PaginationLoop(ValueError):
     """The next request repeats an earlier one: the API sent a cursor or URL seen before."""
 
 
+TOTAL_HEADERS = ("X-Total-Count", "X-Total")
+
+
+def declared_total(spec: Paginator, response: Response) -> tuple[int, str] | None:
+    """The records a response says the walk holds (a total header or ``total_path``)."""
+    for header in TOTAL_HEADERS:
+        value = response.headers.get(header, "").strip()
+        if value.isdigit():
+            return int(value), f"the {header} header"
+    if spec.total_path:
+        try:
+            return _read_int(response, spec.total_path, "total_path"), f"'{spec.total_path}'"
+        except ValueError:
+            return None
+    return None
+
+
+class TotalMismatch(ValueError):
+    """A walk ended with more or fewer records or pages than the API declared."""
+
+
 class PageWalk:
     """One walk over the pages of one request: a dlt paginator plus the generic stop rules."""
 
@@ -236,6 +257,9 @@ class PageWalk:
         self.spec = spec or Paginator(type="auto")
         self.detect = detect
         self.pages = 0
+        self.capped = False  # max_pages ended the walk: fewer records than declared is fine
+        self.declared: tuple[int, str] | None = None
+        self.declared_pages: int | None = None
         self._seen: set[str] = set()
         self._last_digest: str | None = None
 
@@ -250,6 +274,8 @@ class PageWalk:
         self.pages += 1
         if self.paginator is None:
             self.paginator = self.detect(response, data)
+        if self.pages == 1:
+            self._declare(response, data)
         self.paginator.update_state(response, data)
         if not self.paginator.has_next_page or self._stop_rule(response, data):
             return False
@@ -264,6 +290,30 @@ class PageWalk:
         self._same_as_last(response, data)
         return True
 
+    def _declare(self, response: Response, data: list[Any]) -> None:
+        self.declared = declared_total(self.spec, response)
+        if self.spec.total_pages_path and data:
+            value = _read(response, self.spec.total_pages_path)
+            self.declared_pages = value if isinstance(value, int) else None
+
+    def check_total(self, records: int, pages: int) -> None:
+        """Fail when the walk ended short of (or beyond) what the API declared."""
+        if self.capped:
+            return
+        if self.declared is not None and records != self.declared[0]:
+            total, where = self.declared
+            raise TotalMismatch(
+                f"the walk ended with {records:,} of {total:,} records declared by {where} "
+                f"after {pages} page(s): {'missing' if records < total else 'extra'} "
+                f"{abs(total - records):,}; check the paginator (does the first request "
+                "carry the page parameter?)"
+            )
+        if self.declared_pages is not None and pages != self.declared_pages:
+            raise TotalMismatch(
+                f"the walk ended after {pages} of {self.declared_pages} pages declared "
+                f"by '{self.spec.total_pages_path}'"
+            )
+
     def _same_as_last(self, response: Response, data: list[Any]) -> None:
         digest = hashlib.sha256(response.content).hexdigest() if data else None
         if digest is not None and digest == self._last_digest:
@@ -276,6 +326,7 @@ class PageWalk:
     def _stop_rule(self, response: Response, data: list[Any]) -> bool:
         spec = self.spec
         if spec.max_pages is not None and self.pages >= spec.max_pages:
+            self.capped = True
             return True
         if spec.stop_after_empty_page and not data:
             return True
@@ -293,6 +344,7 @@ class PageWalk:
             return []
         values = paginator.remaining_values() or []
         if self.spec.max_pages is not None:
+            self.capped = self.capped or len(values) > self.spec.max_pages - self.pages
             values = values[: max(self.spec.max_pages - self.pages, 0)]
         requests = []
         for value in values:

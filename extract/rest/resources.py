@@ -23,10 +23,11 @@ from dlt.sources.helpers.rest_client.utils import join_url
 from requests import Request
 from requests.auth import AuthBase
 
+from extract import integrity
 from extract.errors import ExtractError
 from extract.manifest.typing import Endpoint, Model, Source
 from extract.rest.fetch import EndpointFetcher
-from extract.rest.incremental import make_incremental, param_value
+from extract.rest.incremental import make_incremental, older_than, param_value
 from extract.rest.keys import KeyCheck
 from extract.rest.transport import Transport
 
@@ -122,6 +123,23 @@ class RequestTemplate:
     model: Model
     auth: AuthBase | None
 
+    def sent(self, cursor: Any) -> Any:
+        """The value the incremental parameter carries (None without one)."""
+        spec = self.model.incremental
+        if spec is None or not spec.param or cursor is None:
+            return None
+        start, (raw, _) = cursor.start_value, cursor.get_current_range(apply_lag=False)
+        # dlt's lag moved start_value back from the last run's cursor; the initial value
+        # (first run) is not lagged by dlt
+        return param_value(start, None if start != raw else spec.lookback)
+
+    def count_stale(self, page: list[Any], sent: Any) -> None:
+        """Count the records older than the cursor sent (the endpoint ignores it)."""
+        spec = self.model.incremental
+        if sent is not None and spec is not None:
+            stale = older_than(page, spec.cursor, sent)
+            integrity.count(self.source.name, self.model.name, "stale", stale)
+
     def build(self, cursor: Any, parent: str | None = None, item: Any = None) -> Request:
         """A new request; ``cursor`` is the model's dlt incremental, if any."""
         client, endpoint = self.source.client, endpoint_of(self.model)
@@ -133,11 +151,9 @@ class RequestTemplate:
             path = _fill(path, parent, item, self.model.name, in_path=True)
             params = _fill(params, parent, item, self.model.name)
             body = _fill(body, parent, item, self.model.name)
-        spec = self.model.incremental
-        if spec is not None and spec.param and cursor is not None:
-            value = param_value(cursor.start_value, spec.lookback)
-            if value is not None:
-                params[spec.param] = value
+        value, spec = self.sent(cursor), self.model.incremental
+        if value is not None and spec is not None and spec.param:
+            params[spec.param] = value
         return Request(
             method=endpoint.method,
             url=join_url(client.base_url, path),
@@ -173,8 +189,10 @@ def _top_level(template: RequestTemplate, fetcher: EndpointFetcher, keys: KeyChe
     incremental = make_incremental(template.model.incremental)  # dlt binds it to the state
 
     def fetch(cursor: Any = incremental) -> Iterator[list[Any]]:
+        sent = template.sent(cursor)
         for page in fetcher.pages(template.build(cursor)):
             keys.check(page)
+            template.count_stale(page, sent)
             yield page
 
     return _with_hints(dlt.resource(fetch, name=template.model.name), template.model)
@@ -189,6 +207,7 @@ def _child(
     incremental = make_incremental(model.incremental)
 
     def fetch(items: Any, cursor: Any = incremental) -> Iterator[list[Any]]:
+        sent = template.sent(cursor)
         for item in items if isinstance(items, list) else [items]:
             extra = {
                 f"_{parent.name}_{f}": _field(item, f, parent.name, model.name) for f in include
@@ -198,6 +217,7 @@ def _child(
                     if extra and isinstance(record, dict):
                         record.update(extra)
                 keys.check(page)
+                template.count_stale(page, sent)
                 yield page
 
     return _with_hints(dlt.transformer(fetch, data_from=parent, name=model.name), model)

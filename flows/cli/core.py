@@ -16,6 +16,7 @@ import typer
 from extract import project
 from extract.errors import KspyderError
 from extract.manifest.loader import load_manifests
+from extract.status import is_failure
 from flows.cli import tables as report
 from flows.cli.common import (
     FullRefreshOpt,
@@ -110,7 +111,7 @@ def extract(
                 continue
             results += extract_source(source, target, model or None, full_refresh, on_model=tick)
     out.print(report.results_table(results, f"extract -> {target.display}"))
-    failed = [r for r in results if r.status != "ok"]
+    failed = [r for r in results if is_failure(r.status)]
     for r in failed:
         console.print(f"[red]failed[/red] extract {r.source}.{r.model}: {r.error}", highlight=False)
     raise typer.Exit(1 if failed else 0)
@@ -156,4 +157,4 @@ def rebuild(sources: SourcesArg = None, warehouse: WarehouseOpt = None) -> None:
             else:
                 results += extract_source(source, target, on_model=tick)
     out.print(report.results_table(results, f"rebuild -> {target.display}"))
-    raise typer.Exit(1 if any(r.status != "ok" for r in results) else 0)
+    raise typer.Exit(1 if any(is_failure(r.status) for r in results) else 0)

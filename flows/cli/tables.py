@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from flows.summary import STATUS_STYLE, rows_cell
+
 if TYPE_CHECKING:
     from extract.load import ModelResult
     from extract.manifest.typing import Source
@@ -41,12 +43,12 @@ def results_table(results: Sequence[ModelResult], title: str) -> Table:
     for col in ("source", "model", "status", "rows", "seconds", "pii dropped/hashed", "where"):
         table.add_column(col, justify="right" if col in ("rows", "seconds") else "left")
     for r in results:
-        status = "[green]ok[/green]" if r.status == "ok" else f"[red]{r.status}[/red]"
+        status = STATUS_STYLE.get(r.status, "[red]{}[/red]").format(r.status)
         table.add_row(
             r.source,
             r.model,
             status,
-            f"{r.rows:,}",
+            rows_cell(r.as_dict()),
             f"{r.duration_s:.1f}",
             f"{r.pii_dropped}/{r.pii_hashed}",
             f"{r.destination} [{r.dataset}]",
@@ -61,11 +63,13 @@ def progress(console: Console) -> Iterator[Callable[[ModelResult], None]]:
     """Prints one line per model as it completes (safe for logs and terminals)."""
 
     def tick(result: ModelResult) -> None:
-        mark = "ok" if result.status == "ok" else "FAILED"
+        mark = {"ok": "ok", "warn": "WARN"}.get(result.status, "FAILED")
         console.print(
             f"  {result.source}.{result.model}: {mark} {result.rows:,} rows "
             f"in {result.duration_s:.1f}s",
             highlight=False,
         )
+        for warning in result.warnings:
+            console.print(f"    warning: {warning}", highlight=False, markup=False)
 
     yield tick

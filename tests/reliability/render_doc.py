@@ -97,6 +97,7 @@ SECTIONS = {
     "test_rebuild": "kspyder rebuild: a true reset",
     "test_value_fidelity": "Value fidelity, type by type (see docs/fidelity.md)",
     "test_disk": "Disk: a full disk and load package retention",
+    "test_incremental_integrity": "Incremental loads and pagination integrity",
 }
 
 
