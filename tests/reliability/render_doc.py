@@ -93,6 +93,7 @@ SECTIONS = {
     "test_identifiers": "Hostile identifiers",
     "test_data_values": "Awkward data values",
     "test_secrets": "Secrets",
+    "test_trust_boundaries": "Trust boundaries (credentials, pseudonyms, hostile values, states)",
 }
 
 
