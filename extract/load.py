@@ -29,7 +29,7 @@ from extract import csvwriter, project
 from extract.errors import exception_chain, root_cause
 from extract.locks import source_lock
 from extract.manifest.typing import Source
-from extract.secrets import redact
+from extract.secrets import redact, url_endpoint
 from extract.sources import build_source, select_models
 from extract.warehouse import Warehouse
 
@@ -356,7 +356,18 @@ def _hint(exc: BaseException, source: Source) -> str:
             f" -- the warehouse table cannot be changed in place: run "
             f"`kspyder rebuild {source.name}` to drop and reload the source"
         )
+    endpoint = url_endpoint(source.connection.url) if source.connection else None
+    if endpoint and any(_is_connection_error(e) for e in exception_chain(exc)):
+        return f" -- cannot connect to source '{source.name}' at {endpoint}"
     return ""
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A refused, reset or unresolvable connection (drivers do not always name the host)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, ConnectionError) or any(
+        w in text for w in ("connection refused", "can't connect", "could not connect")
+    )
 
 
 def _root_message(exc: BaseException) -> str:

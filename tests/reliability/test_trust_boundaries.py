@@ -103,3 +103,188 @@ def test_credentials_never_reach_another_origin(
         assert len(seen) == 1 and "Authorization" not in seen[0] and "X-Api-Key" not in seen[0]
     first_hit = dict(httpserver.log[0][0].headers)
     assert first_hit.get("Authorization") == f"Bearer {TOKEN}" or first_hit.get("X-Api-Key") == KEY
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+URL_FORMS = [
+    ("'/' in the password", "postgresql://loader:{pw}@db.example:5432/dwh", "pa/ss-{n}"),
+    ("'@' in the password", "postgresql://loader:{pw}@db.example:5432/dwh", "p@ss-{n}"),
+    ("'/' and '@'", "mysql+pymysql://root:{pw}@db.example:3306/erp", "a/b@c-{n}"),
+    ("percent-encoded", "postgresql://loader:{pw}@db.example/dwh", "p%2Fw%40rd-{n}"),
+    ("?password= query parameter", "postgresql://loader@db.example/dwh?password={pw}", "q-{n}"),
+    ("libpq DSN string", "host=db.example port=5432 user=loader password={pw}", "dsn-{n}"),
+    ("quoted DSN value", "host=db.example password='{pw}' user=loader", "s p a c e-{n}"),
+]
+
+
+@pytest.mark.parametrize(("form", "url", "password"), URL_FORMS, ids=[f[0] for f in URL_FORMS])
+def test_password_masked_in_every_url_form(
+    form: str, url: str, password: str, reliability: Any
+) -> None:
+    from urllib.parse import unquote
+
+    from extract.secrets import redact, url_password
+
+    password = password.format(n=len(form))
+    text = f"connection to {url.format(pw=password)} failed"
+    shown = redact(text)
+    pieces = [p for p in {password, unquote(password)} if p]
+    leaked = sum(p in shown for p in pieces) + sum(
+        part in shown for part in unquote(password).replace("@", "/").split("/") if len(part) > 2
+    )
+    reliability.record(
+        case=f"password in a URL: {form}",
+        injected=f"redact() of an error quoting {url.format(pw='<password>')}",
+        expected="the password, and no piece of it, shown; host kept",
+        survived=int(leaked == 0),
+        secrets_leaked=leaked,
+    )
+    assert leaked == 0, shown
+    assert "db.example" in shown and url_password(url.format(pw=password)) in (
+        password,
+        password.strip("'"),
+    )
+
+
+SQLITE_SOURCE = (
+    "kind: sql\nconnection: {{url: 'sqlite:///{db}'}}\nmodels:\n  t: {{primary_key: id}}\n"
+)
+
+
+def _sqlite(tmp_path: Path, rows: int = 3) -> Path:
+    import sqlite3
+
+    db = tmp_path / "small.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t (id integer primary key, name text)")
+        conn.executemany("insert into t values (?, ?)", [(i, f"n{i}") for i in range(rows)])
+    return db
+
+
+@pytest.mark.postgres
+def test_warehouse_password_with_slash_and_at_loads_and_stays_masked(
+    tmp_path: Path, manifests_dir: Path, pg_database: str, reliability: Any
+) -> None:
+    """PostgreSQL on loopback trusts any password: '/' and '@' in it must not split the URL."""
+    from tests.helpers import query
+
+    password = "tr/ust@pw-61c0"
+    url = pg_database.replace("postgres@", f"postgres:{password}@")
+    source = source_from(manifests_dir, "small", SQLITE_SOURCE.format(db=_sqlite(tmp_path)))
+    (ok,) = extract_source(source, resolve(url))
+    dead = url.replace(":5432/", f":{_closed_port()}/")
+    (failed,) = extract_source(source, resolve(dead))
+    texts = [str(ok.error), str(failed.error), repr(resolve(url)), str(resolve(dead))]
+    leaked = sum(piece in t for t in texts for piece in (password, "ust@pw", "tr/"))
+    reliability.record(
+        case="warehouse password with '/' and '@' (PostgreSQL)",
+        injected="--warehouse postgresql://postgres:tr/ust@pw-61c0@127.0.0.1:5432/db, then "
+        "the same URL on a closed port",
+        expected="loads; the failure names host and port; the password never shown",
+        survived=int(ok.status == "ok" and leaked == 0),
+        secrets_leaked=leaked,
+    )
+    assert (ok.status, ok.rows) == ("ok", 3), ok.error
+    assert query(pg_database, "select count(*) from small.t") == [(3,)]
+    assert failed.status == "failed" and "127.0.0.1" in str(failed.error)
+    assert dead.split("@")[-1].split("/")[0].split(":")[1] in str(failed.error)
+    assert leaked == 0, texts
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["MariaDB source", "PostgreSQL source", "REST source"])
+def test_connection_errors_name_host_and_port(
+    kind: str, manifests_dir: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
+) -> None:
+    port = _closed_port()
+    password = "conn-pw-7e21/x"
+    monkeypatch.setenv("DEAD_PW", password)
+    if kind == "MariaDB source":
+        text = f"kind: sql\nconnection: {{url: 'mysql+pymysql://root:${{DEAD_PW}}@127.0.0.1:{port}/test'}}\n"
+    elif kind == "PostgreSQL source":
+        text = f"kind: sql\nconnection: {{url: 'postgresql://postgres:${{DEAD_PW}}@127.0.0.1:{port}/x'}}\n"
+    else:
+        text = (
+            f"kind: rest\nclient:\n  base_url: http://127.0.0.1:{port}/\n"
+            '  auth: {type: basic, username: u, password: "${DEAD_PW}"}\n'
+            "  retry: {max_attempts: 1}\n  paginator: single_page\n"
+        )
+    source = source_from(manifests_dir, "dead", text + "models:\n  t: {primary_key: id}\n")
+    (result,) = extract_source(source, resolve())
+    error = str(result.error)
+    named = f"127.0.0.1:{port}" in error or ("127.0.0.1" in error and f"port {port}" in error)
+    leaked = int(password in error or "7e21" in error)
+    reliability.record(
+        case=f"connection refused: {kind}",
+        injected=f"the source's port 127.0.0.1:{port} is closed",
+        expected="the error names host and port, never the password",
+        survived=int(named and not leaked),
+        secrets_leaked=leaked,
+    )
+    assert result.status == "failed" and named, error
+    assert not leaked, error
+
+
+def test_masking_is_exact_for_a_one_letter_password(
+    manifests_dir: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
+) -> None:
+    from extract.secrets import redact
+
+    monkeypatch.setenv("ONE_LETTER", "e")
+    source_from(
+        manifests_dir,
+        "short",
+        "kind: rest\nclient:\n  base_url: http://127.0.0.1:9/\n"
+        '  auth: {type: basic, username: u, password: "${ONE_LETTER}"}\n'
+        "  paginator: single_page\nmodels:\n  t: {primary_key: id}\n",
+    )
+    message = 'database "sales" does not exist; login u/e refused; password=e'
+    shown = redact(message)
+    garbled = int("does not exist" not in shown or "sales" not in shown)
+    leaked = int("/e " in shown or shown.endswith("=e"))
+    reliability.record(
+        case="one-letter password",
+        injected="password 'e'; an error quoting it next to ordinary words",
+        expected="the password masked where it stands alone, the words intact",
+        survived=int(not garbled and not leaked),
+        secrets_leaked=leaked,
+    )
+    assert shown == 'database "sales" does not exist; login u/*** refused; password=***'
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://loader@db:5432/dwh?password=literal-pw",
+        "postgresql://loader@db:5432/dwh?sslmode=require&password=literal-pw",
+        "host=db user=loader password=literal-pw",
+        "postgresql://loader:lit/er@l@db:5432/dwh",
+    ],
+)
+def test_validate_refuses_a_literal_password_in_any_url_form(
+    url: str, manifests_dir: Path, reliability: Any
+) -> None:
+    from extract.errors import ConfigError
+
+    text = f"kind: sql\nconnection:\n  url: '{url}'\nmodels:\n  t: {{primary_key: id}}\n"
+    with pytest.raises(ConfigError) as info:
+        source_from(manifests_dir, "lit", text)
+    message = str(info.value)
+    reliability.record(
+        case="literal password in a manifest URL",
+        injected=url.replace("literal-pw", "<literal>"),
+        expected="validate refuses it like any other literal secret, not echoing it",
+        survived=int("${ENV_VAR}" in message),
+        secrets_leaked=int("literal-pw" in message or "er@l" in message),
+    )
+    assert "lit.yml:3 connection.url: a password in a URL must be a ${ENV_VAR}" in message
+    assert "literal-pw" not in message and "er@l" not in message
