@@ -28,6 +28,38 @@ RETRY_DELAYS: list[float] = [5.0, 30.0]
 FLOW_TIMEOUT_S = 12 * 3600  # the flow runs in the main thread: this one can interrupt
 
 
+class RunFailed(KspyderError):
+    """A run where a model, dbt or an aggregation failed: the flow ends in a Failed state.
+
+    Raised after the summary artifact and the ledger rows are written; carries the summary.
+    """
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        failures = summary.get("failures") or ["failed"]
+        super().__init__(f"{len(failures)} failure(s), first: {failures[0]}")
+
+
+class StageFailed(KspyderError):
+    """dbt or an aggregation ran and failed: the task ends Failed, carrying its result."""
+
+    def __init__(self, result: dict[str, Any], what: str) -> None:
+        self.result = result
+        detail = result.get("error") or "; ".join(result.get("failures", [])[:3])
+        super().__init__(f"{what} failed: {detail or result.get('status')}")
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a task unless it failed on its own merits (dbt ran, and a model or test failed)."""
+    try:
+        state.result()
+    except StageFailed:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 class ModelsFailed(KspyderError):
     """Some models of a unit failed; carries every model's result for the summary."""
 
@@ -108,11 +140,17 @@ def grant_task(warehouse_url: str | None) -> str | None:
     return report
 
 
-@task(name="dbt-build", retries=1, retry_delay_seconds=10, timeout_seconds=3 * 3600)
+@task(
+    name="dbt-build",
+    retries=1,
+    retry_delay_seconds=10,
+    timeout_seconds=3 * 3600,
+    retry_condition_fn=_transient,
+)
 def transform_task(
     select: list[str] | None, warehouse_url: str | None, full_refresh: bool
 ) -> dict[str, Any]:
-    """``dbt build`` on the warehouse."""
+    """``dbt build`` on the warehouse; a failed build fails the task (not retried)."""
     result = stages.transform_stage(select, warehouse_url, full_refresh)
     get_run_logger().info(
         "dbt build: %s, %s models, %s tests passed, %s failed",
@@ -121,14 +159,18 @@ def transform_task(
         result["tests_passed"],
         result["tests_failed"],
     )
+    if result["status"] != "ok":
+        raise StageFailed(result, "dbt build")
     return result
 
 
 @task(name="aggregate", retries=1, retry_delay_seconds=5, task_run_name="aggregate-{name}")
 def aggregate_task(name: str, params: dict[str, str] | None) -> dict[str, Any]:
-    """One Mongo aggregation pipeline and its outputs."""
+    """One Mongo aggregation pipeline and its outputs; a failed one fails the task."""
     result = stages.aggregate_stage(name, params)
     get_run_logger().info("aggregate %s: %s -> %s", name, result["status"], result["outputs"])
+    if result["status"] != "ok":
+        raise StageFailed(result, f"aggregation {name}")
     return result
 
 
@@ -160,7 +202,12 @@ def elt(
     retries: int = NETWORK_RETRIES,
     params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Extract every source (concurrently), then dbt build, then aggregations, then summary."""
+    """Extract every source (concurrently), then dbt build, then aggregations, then summary.
+
+    ``sources`` narrows dbt to ``source:<name>+`` and the aggregations to the pipelines
+    reading those sources' databases (unless ``dbt_select``/``pipelines`` say otherwise).
+    Ends in a Failed state (``RunFailed``) when anything failed, after the summary.
+    """
     install_log_redaction()  # also when a worker runs the flow without the CLI
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     names = stages.source_names(sources)
@@ -171,35 +218,66 @@ def elt(
     ]
     for future in futures:
         summary.models += future.result()
+    if sources and dbt_select is None:
+        dbt_select = stages.dbt_selection(names)
+        skip_transform = skip_transform or not dbt_select
+    if sources and pipelines is None:
+        pipelines = stages.pipelines_reading(names)
+        skip_aggregate = skip_aggregate or not pipelines
     if not skip_transform:
-        try:
-            grant_task(warehouse_url)
-            summary.transform = transform_task(dbt_select, warehouse_url, full_refresh)
-        except Exception as exc:
-            summary.transform = stages.TransformResult(
-                status="failed", failures=[str(exc)]
-            ).as_dict()
+        summary.transform = _transform(dbt_select, warehouse_url, full_refresh)
     if not skip_aggregate:
         shares = stages.pipeline_params(stages.pipeline_names(pipelines), params or {})
         agg = [aggregate_task.submit(n, p) for n, p in shares.items()]
-        summary.aggregates = [f.result() for f in agg]
+        summary.aggregates = [_aggregate_result(n, f) for n, f in zip(shares, agg, strict=True)]
     summary.finish()
-    return summary_task(summary, warehouse_url)
+    result = summary_task(summary, warehouse_url)
+    if not summary.ok:
+        raise RunFailed(result)
+    return result
+
+
+def _transform(
+    select: list[str] | None, warehouse_url: str | None, full_refresh: bool
+) -> dict[str, Any]:
+    """Grants then dbt build; a failure becomes the failed result the summary reports."""
+    try:
+        grant_task(warehouse_url)
+        return transform_task(select, warehouse_url, full_refresh)
+    except StageFailed as exc:
+        return exc.result
+    except Exception as exc:
+        return stages.TransformResult(status="failed", failures=[str(exc)]).as_dict()
+
+
+def _aggregate_result(name: str, future: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = future.result()
+    except StageFailed as exc:
+        return exc.result
+    except Exception as exc:
+        return stages.AggregateResult(name, "failed", error=str(exc)).as_dict()
+    return result
 
 
 @flow(name="extract-source")
 def extract_flow(
     source: str, full_refresh: bool = False, warehouse_url: str | None = None
 ) -> list[dict[str, Any]]:
-    """One source alone (what a per-source schedule runs)."""
-    return extract_source_task(source, full_refresh, warehouse_url, NETWORK_RETRIES)
+    """One source alone (what a per-source schedule runs); Failed when a model failed."""
+    results = extract_source_task(source, full_refresh, warehouse_url, NETWORK_RETRIES)
+    failed = [f"extract {r['source']}.{r['model']}: {r['error']}" for r in results]
+    failed = [f for f, r in zip(failed, results, strict=True) if r["status"] != "ok"]
+    if failed:
+        raise RunFailed({"models": results, "failures": failed})
+    return results
 
 
 @flow(name="transform")
 def transform_flow(
     select: list[str] | None = None, warehouse_url: str | None = None, full_refresh: bool = False
 ) -> dict[str, Any]:
-    """dbt build alone."""
+    """dbt build alone (Failed when the build failed)."""
     return transform_task(select, warehouse_url, full_refresh)
 
 

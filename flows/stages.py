@@ -179,6 +179,37 @@ def pipeline_params(names: list[str], params: dict[str, str]) -> dict[str, dict[
     return {n: dict(v) for n, v in split_params(pipelines, params).items()}
 
 
+def warehouse_by_reference(url: str | None) -> str | None:
+    """``url``, or None after exporting it as ``$KSPYDER_WAREHOUSE`` when it has a password.
+
+    Flow-run parameters are stored by Prefect: a password must not be among them.
+    """
+    from extract.secrets import url_passwords
+    from extract.warehouse import WAREHOUSE_ENV
+
+    if url and url_passwords(url):
+        os.environ[WAREHOUSE_ENV] = url
+        return None
+    return url
+
+
+def dbt_selection(sources: list[str]) -> list[str]:
+    """dbt's selection for a run narrowed to sources: what depends on them (``source:x+``)."""
+    manifests = load_manifests(only=sources or None, validate_env=False)
+    return [f"source:{n}+" for n, s in manifests.items() if s.target == "warehouse"]
+
+
+def pipelines_reading(sources: list[str]) -> list[str]:
+    """The aggregation pipelines that read the databases of these (documents) sources."""
+    manifests = load_manifests(only=sources or None, validate_env=False)
+    databases = {n for n, s in manifests.items() if s.target == "documents"}
+    if not databases:
+        return []
+    from transform.aggregate import load_pipelines
+
+    return [n for n, p in load_pipelines().items() if p.database in databases]
+
+
 def grant_stage(warehouse_url: str | None = None) -> str | None:
     """On PostgreSQL, (re)apply the loader/analyst roles before dbt builds; None on DuckDB."""
     warehouse = resolve(warehouse_url)

@@ -288,3 +288,108 @@ def test_validate_refuses_a_literal_password_in_any_url_form(
     )
     assert "lit.yml:3 connection.url: a password in a URL must be a ${ENV_VAR}" in message
     assert "literal-pw" not in message and "er@l" not in message
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    """One temporary Prefect API for the module (its start-up is the slow part)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _last_flow_run() -> tuple[Any, list[Any]]:
+    """The newest flow run and its task runs, read back through Prefect's API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+        )
+    return run, tasks
+
+
+REQUIRED_PARAM = """\
+description: needs a parameter nobody gives
+database: nowhere
+collection: things
+params:
+  team: {type: string}
+stages:
+  - $match: {team: "{{ team }}"}
+"""
+
+
+@pytest.mark.postgres
+def test_a_failed_run_is_a_failed_prefect_state_after_its_summary(
+    harness: None,
+    tmp_path: Path,
+    manifests_dir: Path,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability: Any,
+) -> None:
+    from flows.cli.run import run_elt
+    from tests.helpers import query
+
+    db = _sqlite(tmp_path)
+    text = SQLITE_SOURCE.format(db=db) + "  ghosts: {table: no_such_table}\n"
+    source_from(manifests_dir, "small", text)
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "needs_team.yml").write_text(REQUIRED_PARAM)
+    monkeypatch.setenv("KSPYDER_MONGO_PIPELINES", str(pipelines))
+    password = "flow/pw@9d1e-secret"
+    url = pg_database.replace("postgres@", f"postgres:{password}@")
+    summary = run_elt(None, skip_transform=True, retries=0, warehouse_url=url)
+    run, tasks = _last_flow_run()
+    states = {t.name: t.state_type.value for t in tasks}
+    ledger = query(
+        pg_database, "select model, status from kspyder_meta._kspyder_runs order by model"
+    )
+    in_params = int(password in str(run.parameters) or "9d1e" in str(run.parameters))
+    reliability.record(
+        case="failed model and aggregation: Prefect state",
+        injected="a model on a missing table, an aggregation missing its required parameter",
+        expected="flow run FAILED (and the failed tasks), summary artifact and ledger first; "
+        "no warehouse password in the flow run's parameters",
+        survived=int(run.state_type.value == "FAILED" and len(ledger) == 2),
+        secrets_leaked=in_params,
+    )
+    assert run.state_type.value == "FAILED", run.state
+    assert sorted(ledger) == [("ghosts", "failed"), ("t", "ok")]
+    assert [f.split(":")[0] for f in summary["failures"]] == [
+        "extract small.ghosts",
+        "aggregate needs_team",
+    ]
+    failed_tasks = sorted(name for name, state in states.items() if state == "FAILED")
+    assert [n.split("-")[:2] for n in failed_tasks] == [
+        ["aggregate", "needs_team"],
+        ["extract", "small"],  # the extract unit of ghosts (task names get a short suffix)
+    ], states
+    assert "ghosts" in failed_tasks[1]
+    assert [s for n, s in states.items() if n.startswith("summary")] == ["COMPLETED"]
+    assert not in_params, run.parameters
+
+
+def test_run_one_source_narrows_dbt_and_aggregations(
+    harness: None, tmp_path: Path, manifests_dir: Path, reliability: Any
+) -> None:
+    """A newcomer's own source, run alone against the committed dbt project and pipelines."""
+    from flows.cli.run import run_elt
+
+    source_from(manifests_dir, "small", SQLITE_SOURCE.format(db=_sqlite(tmp_path)))
+    summary = run_elt(None, sources=["small"], retries=0)
+    run, _ = _last_flow_run()
+    reliability.record(
+        case="`kspyder run -s SOURCE` without the demo's sources loaded",
+        injected="a new SQL source alone; the demo's raw tables absent",
+        expected="dbt narrowed to source:small+, no aggregation over other databases; COMPLETED",
+        survived=int(run.state_type.value == "COMPLETED"),
+    )
+    assert summary["failures"] == [], summary["failures"]
+    assert summary["aggregates"] == [] and run.state_type.value == "COMPLETED"
