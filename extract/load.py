@@ -241,6 +241,9 @@ def _run_unit(
     where, dataset = warehouse.display, dataset_name(source, warehouse)
     try:
         dlt_source = build_source(source, unit)
+        if warehouse.kind == "files" and warehouse.file_format == "csv":  # files for people
+            for resource in dlt_source.resources.values():
+                resource.add_map(csvwriter.neutralise_item)
         _settle_pending(pipeline)
         info = _run(
             pipeline,

@@ -393,3 +393,131 @@ def test_run_one_source_narrows_dbt_and_aggregations(
     )
     assert summary["failures"] == [], summary["failures"]
     assert summary["aggregates"] == [] and run.state_type.value == "COMPLETED"
+
+
+HOSTILE_CELLS = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+INERT_CELLS = ["plain", "-5", "+3.25", "a=b", ""]
+
+
+def _csv_cells(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [cell for row in csv.reader(fh) for cell in row]
+
+
+def test_extract_to_csv_neutralises_formulas_and_json_stays_exact(
+    tmp_path: Path, manifests_dir: Path, reliability: Any
+) -> None:
+    import json
+    import sqlite3
+
+    db = tmp_path / "hostile.sqlite"
+    values = HOSTILE_CELLS + INERT_CELLS
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t (id integer primary key, note text)")
+        conn.executemany("insert into t values (?, ?)", list(enumerate(values)))
+    source = source_from(manifests_dir, "hostile", SQLITE_SOURCE.format(db=db))
+    outputs = {}
+    for to in ("csv", "json"):
+        (result,) = extract_source(source, resolve(to=to, out=tmp_path / to))
+        assert result.status == "ok", result.error
+        (outputs[to],) = [
+            p
+            for p in (tmp_path / to).rglob(f"*.{'jsonl' if to == 'json' else to}")
+            if "/t/" in str(p)
+        ]
+    cells = _csv_cells(outputs["csv"])
+    live = [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) and c not in INERT_CELLS]
+    live += [c for c in cells if c.startswith("-") and c not in INERT_CELLS]
+    notes = [json.loads(line)["note"] for line in outputs["json"].read_text().splitlines()]
+    reliability.record(
+        case="`extract --to csv` with formula-leading text",
+        injected="text cells starting with = + - @ tab CR (and -5, +3.25, a=b as controls)",
+        expected="CSV cells prefixed with ' (OWASP); numbers untouched; JSON exact",
+        faults=len(HOSTILE_CELLS),
+        survived=len(HOSTILE_CELLS) - len(live),
+    )
+    assert live == [], live
+    for value in HOSTILE_CELLS:
+        assert "'" + value in cells
+    assert {"-5", "+3.25", "a=b"} <= set(cells)
+    assert sorted(notes, key=str) == sorted(values, key=str)
+
+
+@pytest.mark.postgres
+def test_csv_load_files_into_postgres_stay_exact(
+    tmp_path: Path, manifests_dir: Path, pg_database: str, reliability: Any
+) -> None:
+    import sqlite3
+
+    from tests.helpers import query
+
+    db = tmp_path / "hostile.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t (id integer primary key, note text)")
+        conn.executemany("insert into t values (?, ?)", list(enumerate(HOSTILE_CELLS)))
+    source = source_from(manifests_dir, "hostile", SQLITE_SOURCE.format(db=db))
+    (result,) = extract_source(source, resolve(pg_database))
+    stored = [r[0] for r in query(pg_database, "select note from hostile.t order by id")]
+    reliability.record(
+        case="formula-leading text loaded into PostgreSQL (CSV load files)",
+        injected="the same hostile cells, loaded by COPY",
+        expected="stored exactly as the source has them",
+        faults=len(HOSTILE_CELLS),
+        survived=sum(a == b for a, b in zip(stored, HOSTILE_CELLS, strict=False)),
+    )
+    assert result.status == "ok" and stored == HOSTILE_CELLS
+
+
+TEAM_REPORT = """\
+description: records of one team
+database: cloud
+collection: vms
+params:
+  team: {type: string}
+stages:
+  - $match:
+      $expr: {$eq: ["$tags.owner_team", "{{ team }}"]}
+  - $project: {_id: 0, name: 1, team: "{{ team }}", note: 1}
+outputs:
+  - {format: json}
+  - {format: csv}
+"""
+
+
+def test_aggregation_param_is_a_literal_and_csv_output_is_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
+) -> None:
+    import json
+
+    from extract import mongo
+    from transform.aggregate import run_pipeline
+
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "team_report.yml").write_text(TEAM_REPORT)
+    monkeypatch.setenv("KSPYDER_MONGO_PIPELINES", str(folder))
+    docs = [
+        {
+            "name": f"vm{i}",
+            "tags": {"owner_team": ["$tags.owner_team", "web", "=cmd|calc"][i % 3]},
+            "note": "=1+2" if i % 2 else "ok",
+        }
+        for i in range(30)
+    ]
+    mongo.insert("cloud", "vms", docs)
+    outputs = run_pipeline("team_report", {"team": "$tags.owner_team"})
+    rows = json.loads(Path(outputs[0]).read_text())
+    matched = len(rows)
+    cells = _csv_cells(Path(outputs[1]))
+    reliability.record(
+        case="aggregation --param starting with '$'",
+        injected="--param 'team=$tags.owner_team' (a field path if substituted as is)",
+        expected="compared as text: only the 10 documents whose team is that text",
+        survived=int(matched == 10),
+        notes=f"{matched} of 30 documents matched",
+    )
+    assert matched == 10 and {r["team"] for r in rows} == {"$tags.owner_team"}
+    assert "=1+2" in {r["note"] for r in rows}  # JSON exact
+    assert "'=1+2" in cells and "=1+2" not in cells  # CSV inert
