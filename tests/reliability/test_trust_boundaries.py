@@ -521,3 +521,42 @@ def test_aggregation_param_is_a_literal_and_csv_output_is_inert(
     assert matched == 10 and {r["team"] for r in rows} == {"$tags.owner_team"}
     assert "=1+2" in {r["note"] for r in rows}  # JSON exact
     assert "'=1+2" in cells and "=1+2" not in cells  # CSV inert
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        doc = {"a": doc}
+    return doc
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres", "documents"])
+def test_deeply_nested_json_fails_the_model_naming_path_and_limit(
+    target: str, httpserver: HTTPServer, manifests_dir: Path, reliability: Any, request: Any
+) -> None:
+    records = [{"id": 1, "meta": _nested(200)}, {"id": 2, "meta": {"ok": True}}]
+    httpserver.expect_request("/items").respond_with_json({"data": records})
+    text = (
+        f"kind: rest\nclient: {{base_url: '{httpserver.url_for('/')}', paginator: single_page}}\n"
+        "models:\n  items: {primary_key: id, endpoint: {path: /items, data_selector: data}}\n"
+    )
+    if target == "documents":
+        text = "target: documents\n" + text
+    source = source_from(manifests_dir, "deep", text)
+    if target == "documents":
+        from extract.documents import load_documents
+
+        (result,) = load_documents(source, None, False)
+    else:
+        url = request.getfixturevalue("pg_database") if target == "postgres" else None
+        (result,) = extract_source(source, resolve(url))
+    error = str(result.error)
+    clear = "meta.a.a" in error and "depth" in error and "Recursion limit" not in error
+    reliability.record(
+        case="JSON nested 200 levels deep",
+        injected="a REST record whose 'meta' field nests 200 objects",
+        expected="the model fails naming the field path and the depth limit (100, MongoDB's)",
+        survived=int(result.status == "failed" and clear),
+    )
+    assert result.status == "failed", result
+    assert clear, error
