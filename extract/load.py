@@ -29,6 +29,7 @@ from extract import csvwriter, project
 from extract.errors import exception_chain, root_cause
 from extract.locks import source_lock
 from extract.manifest.typing import Source
+from extract.pii_key import check_key
 from extract.secrets import redact, url_endpoint
 from extract.sources import build_source, select_models
 from extract.warehouse import Warehouse
@@ -211,6 +212,7 @@ def extract_source(
 ) -> list[ModelResult]:
     """Extract and load the selected models of one source; one result per model."""
     selected = select_models(source, models)
+    check_key(source, selected, warehouse)  # pseudonyms keep one key per warehouse
     results: list[ModelResult] = []
     with source_lock(source.name):
         pipeline = make_pipeline(source, warehouse)

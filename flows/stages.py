@@ -210,6 +210,25 @@ def pipelines_reading(sources: list[str]) -> list[str]:
     return [n for n, p in load_pipelines().items() if p.database in databases]
 
 
+def rotate_key_stage(warehouse_url: str | None = None) -> list[dict[str, Any]]:
+    """Re-hash with the current HMAC key: full-refresh every warehouse source with hashed
+    columns, then record the key's fingerprint (only when every model reloaded)."""
+    from extract.load import extract_source
+    from extract.pii import hmac_key
+    from extract.pii_key import fingerprint, hashed_models, record_fingerprint, rotation
+
+    warehouse = resolve(warehouse_url)
+    key = fingerprint(hmac_key())
+    sources = [s for s in load_manifests().values() if s.target == "warehouse" and hashed_models(s)]
+    results: list[dict[str, Any]] = []
+    with rotation():
+        for source in sources:
+            results += [r.as_dict() for r in extract_source(source, warehouse, full_refresh=True)]
+    if all(r["status"] == "ok" for r in results):
+        record_fingerprint(warehouse, key)
+    return results
+
+
 def grant_stage(warehouse_url: str | None = None) -> str | None:
     """On PostgreSQL, (re)apply the loader/analyst roles before dbt builds; None on DuckDB."""
     warehouse = resolve(warehouse_url)

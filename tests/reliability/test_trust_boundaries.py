@@ -560,3 +560,110 @@ def test_deeply_nested_json_fails_the_model_naming_path_and_limit(
     )
     assert result.status == "failed", result
     assert clear, error
+
+
+HASHED_SOURCE = """\
+kind: sql
+connection: {{url: 'sqlite:///{db}'}}
+models:
+  customers: {{primary_key: id, columns: {{email: hash}}}}
+"""
+
+
+def _customers(tmp_path: Path, n: int = 40) -> Path:
+    import sqlite3
+
+    db = tmp_path / "crm.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table customers (id integer primary key, email text)")
+        rows = [(i, f"user{i}@example.com") for i in range(n)]
+        conn.executemany("insert into customers values (?, ?)", rows)
+    return db
+
+
+@pytest.mark.postgres
+def test_another_hmac_key_is_refused_until_rotate_key_rehashes(
+    tmp_path: Path,
+    manifests_dir: Path,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability: Any,
+) -> None:
+    from typer.testing import CliRunner
+
+    from extract.pii import pseudonym
+    from extract.pii_key import KeyMismatch, fingerprint, stored_fingerprint
+    from flows.cli import build_app
+    from tests.helpers import query
+
+    old_key, new_key = "first-key-2f9a61c0d4", "second-key-8c3e17b5a2"
+    source = source_from(manifests_dir, "crm", HASHED_SOURCE.format(db=_customers(tmp_path)))
+    warehouse = resolve(pg_database)
+    monkeypatch.setenv("KSPYDER_HMAC_KEY", old_key)
+    (first,) = extract_source(source, warehouse)
+    assert first.status == "ok" and stored_fingerprint(warehouse) == fingerprint(old_key.encode())
+    monkeypatch.setenv("KSPYDER_HMAC_KEY", new_key)  # the key file lost, a new one made
+    with pytest.raises(KeyMismatch) as refused:
+        extract_source(source, warehouse, full_refresh=False)
+    sql = "select email from crm.customers order by id"
+    hashes = [r[0] for r in query(pg_database, sql)]
+    mixed = sum(
+        h != pseudonym(f"user{i}@example.com", old_key.encode()) for i, h in enumerate(hashes)
+    )
+    result = CliRunner().invoke(build_app(), ["pii", "rotate-key", "--warehouse", pg_database])
+    rehashed = [r[0] for r in query(pg_database, sql)]
+    matches = sum(
+        h == pseudonym(f"user{i}@example.com", new_key.encode()) for i, h in enumerate(rehashed)
+    )
+    reliability.record(
+        case="HMAC key changed between runs",
+        injected="KSPYDER_HMAC_KEY replaced after a first load of a hashed column",
+        expected="the load is refused naming restore / `kspyder pii rotate-key`; rotate-key "
+        "re-hashes every row and records the new fingerprint",
+        survived=int(mixed == 0 and matches == len(rehashed) == 40),
+        notes=f"{matches} of {len(rehashed)} rows re-hashed with the new key",
+    )
+    assert "kspyder pii rotate-key" in str(refused.value) and "Restore that key" in str(
+        refused.value
+    )
+    assert old_key not in str(refused.value) and new_key not in str(refused.value)
+    assert mixed == 0, "rows were hashed with two keys"
+    assert result.exit_code == 0, result.output
+    assert matches == len(rehashed) == 40
+    assert stored_fingerprint(warehouse) == fingerprint(new_key.encode())
+    (again,) = extract_source(source, warehouse)
+    assert again.status == "ok"
+
+
+def test_demo_key_lives_in_the_user_config_folder_with_mode_0600(
+    tmp_path: Path, kspyder_home: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
+) -> None:
+    import os
+    import stat
+
+    from demo.local import ensure_hmac_key
+    from extract.pii import HMAC_KEY_FILE_ENV, hmac_key
+
+    monkeypatch.delenv("KSPYDER_HMAC_KEY")
+    monkeypatch.delenv(HMAC_KEY_FILE_ENV, raising=False)
+    (kspyder_home / "hmac.key").write_text("legacy-demo-key-77aa")  # where it used to be
+    os.umask(0o000)  # a chmod after writing would leave a window with 0666
+    try:
+        ensure_hmac_key()
+    finally:
+        os.umask(0o022)
+    path = Path(os.environ[HMAC_KEY_FILE_ENV])
+    mode = stat.S_IMODE(path.stat().st_mode)
+    reliability.record(
+        case="where the demo HMAC key lives",
+        injected="`kspyder demo`, no key configured, a key left in .kspyder/ by an older version",
+        expected="moved to $XDG_CONFIG_HOME/kspyder/hmac.key, created 0600 with O_EXCL",
+        survived=int(mode == 0o600 and kspyder_home not in path.parents),
+    )
+    assert path == tmp_path / "config" / "kspyder" / "hmac.key"
+    assert mode == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert hmac_key() == b"legacy-demo-key-77aa"  # pseudonyms stay stable
+    assert not (kspyder_home / "hmac.key").exists()
+    monkeypatch.delenv(HMAC_KEY_FILE_ENV)
+    ensure_hmac_key()  # the second time keeps the file
+    assert path.read_text() == "legacy-demo-key-77aa"
