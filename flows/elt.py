@@ -7,16 +7,19 @@ timeouts, concurrency and logging. Tasks exchange references and counts, never r
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import task_run
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from extract.errors import KspyderError
 from extract.load import load_units
+from extract.locks import SourceBusy
 from extract.manifest.loader import load_manifests
+from extract.pii_key import KeyMismatch
 from extract.secrets import install_log_redaction
 from extract.sources import select_models
 from extract.warehouse import resolve
@@ -39,22 +42,31 @@ class RunFailed(KspyderError):
         failures = summary.get("failures") or ["failed"]
         super().__init__(f"{len(failures)} failure(s), first: {failures[0]}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.summary,))
+
 
 class StageFailed(KspyderError):
     """dbt or an aggregation ran and failed: the task ends Failed, carrying its result."""
 
     def __init__(self, result: dict[str, Any], what: str) -> None:
-        self.result = result
+        self.result, self.what = result, what
         detail = result.get("error") or "; ".join(result.get("failures", [])[:3])
         super().__init__(f"{what} failed: {detail or result.get('status')}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.result, self.what))
+
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a task unless it failed on its own merits (dbt ran, and a model or test failed)."""
+    """Retry a task unless it failed on its own merits (dbt ran and a test failed, the
+    source is busy with another run: waiting again would not help)."""
     try:
         state.result()
     except StageFailed:
         return False
+    except ModelsFailed as exc:
+        return exc.retriable
     except Exception:
         return True
     return True
@@ -63,12 +75,15 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 class ModelsFailed(KspyderError):
     """Some models of a unit failed; carries every model's result for the summary."""
 
-    def __init__(self, results: list[dict[str, Any]]) -> None:
-        self.results = results
+    def __init__(self, results: list[dict[str, Any]], retriable: bool = True) -> None:
+        self.results, self.retriable = results, retriable
         failed = [
             f"{r['source']}.{r['model']}: {r['error']}" for r in results if r["status"] != "ok"
         ]
         super().__init__("; ".join(failed))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.results, self.retriable))
 
 
 @task(
@@ -78,18 +93,38 @@ class ModelsFailed(KspyderError):
     # no task timeout: it runs in a worker thread, where Prefect cannot interrupt it; REST
     # requests carry their own timeout (manifest `timeout`) and the flow has one
     task_run_name="extract-{source_name}-{models}",
+    retry_condition_fn=_transient,
 )
 def extract_unit(
     source_name: str, models: list[str], full_refresh: bool, warehouse_url: str | None
-) -> list[dict[str, Any]]:
-    """Extract and load models loaded together; raises (so Prefect retries) if one failed."""
-    results = stages.extract_stage(source_name, models, full_refresh, warehouse_url)
+) -> Any:
+    """Extract and load models loaded together; raises (so Prefect retries) if one failed.
+
+    A source busy with another run (or loaded with another HMAC key) ends the task Failed
+    with one line, not retried.
+    """
+    try:
+        results = stages.extract_stage(source_name, models, full_refresh, warehouse_url)
+    except (SourceBusy, KeyMismatch) as exc:
+        failed = [_failed_row(source_name, m, str(exc)) for m in models]
+        return Failed(message=str(exc), data=ModelsFailed(failed, retriable=False))
     earlier_attempts = max(task_run.run_count - 1, 0)  # Prefect retries of this unit
     for r in results:
         r["retries"] = r.get("retries", 0) + earlier_attempts
     if any(r["status"] != "ok" for r in results):
         raise ModelsFailed(results)
     return results
+
+
+def _failed_row(source: str, model: str, error: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "model": model,
+        "status": "failed",
+        "rows": 0,
+        "duration_s": 0.0,
+        "error": error,
+    }
 
 
 @task(name="extract-source", task_run_name="extract-{source_name}")
@@ -102,22 +137,15 @@ def extract_source_task(
     results: list[dict[str, Any]] = []
     unit_task = extract_unit.with_options(retries=retries)
     for unit in load_units(source, select_models(source, None)):
-        try:
-            done = unit_task(source_name, unit, full_refresh, warehouse_url)
-        except ModelsFailed as exc:
-            done = exc.results
-        except Exception as exc:  # the source itself failed (lock, connection, config)
-            done = [
-                {
-                    "source": source_name,
-                    "model": m,
-                    "status": "failed",
-                    "rows": 0,
-                    "duration_s": 0.0,
-                    "error": str(exc),
-                }
-                for m in unit
-            ]
+        state = unit_task(source_name, unit, full_refresh, warehouse_url, return_state=True)
+        outcome = state.result(raise_on_failure=False)
+        if isinstance(outcome, ModelsFailed):
+            done = outcome.results
+        elif isinstance(outcome, BaseException) or not state.is_completed():
+            error = str(outcome) if isinstance(outcome, BaseException) else str(state.message)
+            done = [_failed_row(source_name, m, error) for m in unit]  # connection, config
+        else:
+            done = cast(list[dict[str, Any]], outcome)
         for r in done:
             logger.info(
                 "extract %s.%s: %s, %s rows in %.1fs",
@@ -201,7 +229,7 @@ def elt(
     skip_aggregate: bool = False,
     retries: int = NETWORK_RETRIES,
     params: dict[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Any:  # the summary dict, or a Failed state (calling elt() raises RunFailed)
     """Extract every source (concurrently), then dbt build, then aggregations, then summary.
 
     ``sources`` narrows dbt to ``source:<name>+`` and the aggregations to the pipelines
@@ -232,8 +260,8 @@ def elt(
         summary.aggregates = [_aggregate_result(n, f) for n, f in zip(shares, agg, strict=True)]
     summary.finish()
     result = summary_task(summary, warehouse_url)
-    if not summary.ok:
-        raise RunFailed(result)
+    if not summary.ok:  # a Failed state for Prefect; calling elt() raises RunFailed
+        return Failed(message=summary.failures[0][:500], data=RunFailed(result))
     return result
 
 
@@ -263,13 +291,15 @@ def _aggregate_result(name: str, future: Any) -> dict[str, Any]:
 @flow(name="extract-source")
 def extract_flow(
     source: str, full_refresh: bool = False, warehouse_url: str | None = None
-) -> list[dict[str, Any]]:
+) -> Any:  # the results, or a Failed state
     """One source alone (what a per-source schedule runs); Failed when a model failed."""
     results = extract_source_task(source, full_refresh, warehouse_url, NETWORK_RETRIES)
     failed = [f"extract {r['source']}.{r['model']}: {r['error']}" for r in results]
     failed = [f for f, r in zip(failed, results, strict=True) if r["status"] != "ok"]
     if failed:
-        raise RunFailed({"models": results, "failures": failed})
+        return Failed(
+            message=failed[0][:500], data=RunFailed({"models": results, "failures": failed})
+        )
     return results
 
 
@@ -291,10 +321,8 @@ def aggregate_flow(
 
 
 @flow(name="rebuild")
-def rebuild_flow(
-    sources: list[str] | None = None, warehouse_url: str | None = None
-) -> dict[str, Any]:
-    """Drop and reload sources from scratch, then rebuild dbt models."""
+def rebuild_flow(sources: list[str] | None = None, warehouse_url: str | None = None) -> Any:
+    """Drop and reload sources from scratch, then rebuild dbt models (elt's final state)."""
     from extract.rebuild import drop_source
 
     for name, source in load_manifests(only=sources or None).items():

@@ -294,6 +294,24 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
     return source
 
 
+def missing_env(directory: Path | None = None) -> list[Problem]:
+    """``${ENV}`` references without default whose variable is unset: what a run will need.
+
+    Not a structural problem (``kspyder validate`` passes on a fresh clone without
+    secrets); ``kspyder validate --strict`` and every run treat them as errors.
+    """
+    found: list[Problem] = []
+    for path in manifest_files(directory):
+        file = display_path(path)
+        raw, lines = load_yaml(path, file)
+        if not isinstance(raw, dict):
+            continue
+        issues: list[tuple[KeyPath, str]] = []
+        _expand_env(_expand_short_forms(raw, path.stem), (), issues)
+        found += [Problem(file, _line(lines, p), _dotted(p), m) for p, m in issues]
+    return found
+
+
 def manifest_files(directory: Path | None = None) -> list[Path]:
     """Every ``*.yml``/``*.yaml`` manifest in the folder, sorted (overlays excluded)."""
     folder = directory or project.manifests_dir()

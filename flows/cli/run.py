@@ -52,9 +52,10 @@ def run_elt(server: TemporaryServer | None, **kwargs: Any) -> dict[str, Any]:
     kwargs["warehouse_url"] = warehouse_by_reference(kwargs.get("warehouse_url"))
     with prefect_server.api_for_run(server):
         try:
-            result: dict[str, Any] = elt(**kwargs)
+            result = elt(**kwargs)
         except RunFailed as exc:
             result = exc.summary
+    assert isinstance(result, dict)
     return result
 
 

@@ -667,3 +667,76 @@ def test_demo_key_lives_in_the_user_config_folder_with_mode_0600(
     monkeypatch.delenv(HMAC_KEY_FILE_ENV)
     ensure_hmac_key()  # the second time keeps the file
     assert path.read_text() == "legacy-demo-key-77aa"
+
+
+def test_validate_on_a_fresh_clone_passes_without_runtime_secrets(
+    monkeypatch: pytest.MonkeyPatch, reliability: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from extract import project
+    from flows.cli import build_app
+
+    monkeypatch.setenv("KSPYDER_MANIFESTS", str(project.ROOT / "manifests"))
+    for name in ("CRM_API_TOKEN", "CRM_API_URL", "ERP_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    plain = CliRunner().invoke(build_app(), ["validate"])
+    strict = CliRunner().invoke(build_app(), ["validate", "--strict"])
+    reliability.record(
+        case="`kspyder validate` on a fresh clone",
+        injected="the committed manifests, no runtime secret set (CRM_API_TOKEN unset)",
+        expected="exit 0, the unset variables listed as what a run needs; --strict: exit 2",
+        survived=int(plain.exit_code == 0 and strict.exit_code == 2),
+    )
+    assert plain.exit_code == 0, plain.output
+    assert "manifest(s) valid" in plain.output
+    assert "a run will need" in plain.output and "CRM_API_TOKEN is not set" in plain.output
+    assert strict.exit_code == 2
+
+
+def test_a_busy_source_ends_in_one_line_naming_the_holder(
+    harness: None,
+    tmp_path: Path,
+    manifests_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    reliability: Any,
+) -> None:
+    import subprocess
+    import sys
+
+    from extract import project
+    from flows.cli.run import run_elt
+    from tests.reliability.helpers import run_cli
+
+    source_from(manifests_dir, "small", SQLITE_SOURCE.format(db=_sqlite(tmp_path)))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from extract.locks import source_lock\n"
+         "with source_lock('small'):\n    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=project.ROOT,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        monkeypatch.setenv("KSPYDER_LOCK_WAIT", "1")
+        cli = run_cli("extract", "small", KSPYDER_LOCK_WAIT="1")
+        capfd.readouterr()
+        summary = run_elt(None, sources=["small"], retries=2)
+        flow_output = capfd.readouterr()
+        run, tasks = _last_flow_run()
+    finally:
+        holder.kill()
+        holder.wait()
+    named = f"being loaded by pid {holder.pid}"
+    tracebacks = cli.stderr.count("Traceback") + flow_output.err.count("Traceback")
+    unit_runs = [t for t in tasks if t.name.startswith("extract-small-")]
+    reliability.record(
+        case="a source busy with another run",
+        injected="another process holds the source's lock (KSPYDER_LOCK_WAIT=1)",
+        expected="`kspyder extract` and the flow end in one line naming the holder's pid; "
+        "no traceback, no retry of the wait; the flow run FAILED",
+        survived=int(tracebacks == 0 and named in cli.stderr),
+    )
+    assert cli.returncode == 1 and named in cli.stderr, cli.stderr
+    assert tracebacks == 0, cli.stderr + flow_output.err
+    assert named in summary["failures"][0] and run.state_type.value == "FAILED"
+    assert [t.run_count for t in unit_runs] == [1]  # waiting again would not help
