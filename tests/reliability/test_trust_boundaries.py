@@ -740,3 +740,68 @@ def test_a_busy_source_ends_in_one_line_naming_the_holder(
     assert tracebacks == 0, cli.stderr + flow_output.err
     assert named in summary["failures"][0] and run.state_type.value == "FAILED"
     assert [t.run_count for t in unit_runs] == [1]  # waiting again would not help
+
+
+def test_dbt_generate_stages_rest_child_tables_with_join_keys(
+    httpserver: HTTPServer, manifests_dir: Path, tmp_path: Path, reliability: Any
+) -> None:
+    import re
+
+    import duckdb
+
+    from extract import project
+    from transform.dbt.generate import generate, staging_dir
+
+    tickets = [
+        {"id": i, "title": f"t{i}", "tags": [f"tag{j}" for j in range(i % 3)]} for i in range(9)
+    ]
+    httpserver.expect_request("/tickets").respond_with_json({"data": tickets})
+    text = (
+        f"kind: rest\nclient: {{base_url: '{httpserver.url_for('/')}', paginator: single_page}}\n"
+        "models:\n  tickets: {primary_key: id, endpoint: {path: /tickets, data_selector: data}}\n"
+    )
+    source = source_from(manifests_dir, "helpdesk", text)
+    (result,) = extract_source(source, resolve())
+    assert result.status == "ok", result.error
+    generate({"helpdesk": source}, resolve(), project_dir=tmp_path)
+    folder = staging_dir("helpdesk", tmp_path)
+    child = folder / "stg_helpdesk__tickets__tags.sql"
+    compiled = {
+        name: re.sub(r"\{\{ source\('helpdesk', '(\w+)'\) \}\}", r"helpdesk.\1", path.read_text())
+        for name, path in (
+            ("tickets", folder / "stg_helpdesk__tickets.sql"),
+            ("tickets__tags", child),
+        )
+        if path.exists()
+    }
+    joined = None
+    if child.exists():
+        con = duckdb.connect(str(project.duckdb_path()), read_only=True)
+        try:
+            joined = con.execute(
+                f"with t as ({_body(compiled['tickets'])}), "
+                f"g as ({_body(compiled['tickets__tags'])}) "
+                "select count(*) from g join t using (ticket_row_id)"
+            ).fetchone()[0]
+        finally:
+            con.close()
+    expected = sum(len(t["tags"]) for t in tickets)
+    reliability.record(
+        case="`kspyder dbt generate` and REST child tables",
+        injected="a REST model whose records hold a list (dlt child table tickets__tags)",
+        expected="a staging model per child table; parent and child join on <entity>_row_id",
+        survived=int(joined == expected),
+        notes=f"{joined} of {expected} tags joined to their ticket",
+    )
+    assert child.exists(), sorted(p.name for p in folder.iterdir())
+    assert (
+        "ticket_row_id" in compiled["tickets__tags"] and "tag_row_id" in compiled["tickets__tags"]
+    )
+    assert "cast(_dlt_id as varchar) as ticket_row_id" in compiled["tickets"]
+    assert "tickets__tags" in (folder / "_helpdesk__sources.yml").read_text()
+    assert joined == expected
+
+
+def _body(sql: str) -> str:
+    """A generated staging model without its header comments."""
+    return "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
