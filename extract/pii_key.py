@@ -25,6 +25,7 @@ FINGERPRINT_LABEL = b"kspyder hmac key fingerprint v1"
 KEY_SCHEMA = "kspyder_meta"
 KEY_TABLE = "_kspyder_hmac_key"
 _rotating = threading.local()
+_lock = threading.Lock()  # sources load concurrently: one DDL on kspyder_meta at a time
 
 
 class KeyMismatch(KspyderError):
@@ -120,10 +121,11 @@ def check_key(source: Source, models: list[str], warehouse: Warehouse) -> None:
     if getattr(_rotating, "active", False):
         return
     current = fingerprint(hmac_key())
-    stored = stored_fingerprint(warehouse)
-    if stored is None:
-        record_fingerprint(warehouse, current)
-    elif stored != current:
+    with _lock:
+        stored = stored_fingerprint(warehouse)
+        if stored is None:
+            record_fingerprint(warehouse, current)
+    if stored is not None and stored != current:
         raise KeyMismatch(
             f"source '{source.name}': the HMAC key (fingerprint {current}) is not the one the "
             f"warehouse's pseudonyms were made with (fingerprint {stored}, in "

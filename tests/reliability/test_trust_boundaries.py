@@ -805,3 +805,30 @@ def test_dbt_generate_stages_rest_child_tables_with_join_keys(
 def _body(sql: str) -> str:
     """A generated staging model without its header comments."""
     return "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+
+
+def test_concurrent_first_loads_record_one_fingerprint(
+    tmp_path: Path, manifests_dir: Path, reliability: Any
+) -> None:
+    """Sources run concurrently (the elt flow): the first hashed loads race to record it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from extract.pii_key import check_key, stored_fingerprint
+
+    db = _customers(tmp_path)
+    sources = [source_from(manifests_dir, f"crm{i}", HASHED_SOURCE.format(db=db)) for i in range(6)]
+    failed: list[BaseException] = []
+    for round_ in range(10):  # a fresh warehouse each round: the race is on its creation
+        warehouse = resolve(f"duckdb:///{tmp_path / f'wh{round_}.duckdb'}")
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(check_key, s, ["customers"], warehouse) for s in sources]
+            failed += [e for e in (f.exception() for f in futures) if e is not None]
+    reliability.record(
+        case="six sources with hashed columns start at once (DuckDB)",
+        injected="six threads record the key fingerprint of a fresh warehouse together, 10 times",
+        expected="one fingerprint, no write-write conflict on kspyder_meta",
+        faults=60,
+        survived=60 - len(failed),
+    )
+    assert failed == [], failed
+    assert stored_fingerprint(warehouse) is not None
