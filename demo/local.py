@@ -10,22 +10,38 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from extract import project
-from extract.pii import HMAC_KEY_ENV, HMAC_KEY_FILE_ENV
+from extract.pii import HMAC_KEY_ENV, HMAC_KEY_FILE_ENV, default_key_file
 from extract.secrets import register_secret
 
 
 def ensure_hmac_key() -> None:
-    """Use the configured key, or create a local one (kept, so pseudonyms stay stable)."""
+    """Use the configured key, or the user's key file (created once, kept: pseudonyms must
+    stay stable, so it lives in the user's config folder, not in the expendable .kspyder/)."""
     if os.environ.get(HMAC_KEY_ENV) or os.environ.get(HMAC_KEY_FILE_ENV):
         return
-    path = project.home() / "hmac.key"
+    path = default_key_file()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        legacy = project.home() / "hmac.key"  # where earlier versions kept it
+        create_key_file(path, legacy.read_text().strip() if legacy.exists() else None)
+        if legacy.exists():
+            legacy.unlink()
     os.environ[HMAC_KEY_FILE_ENV] = str(path)
+
+
+def create_key_file(path: Path, value: str | None = None) -> bool:
+    """Create ``path`` holding a new random key (or ``value``), atomically with mode 0600:
+    the file never exists with wider permissions. False if it already existed."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value or secrets.token_hex(32))
+    return True
 
 
 def ensure_erp(orders: int = 50_000) -> str:

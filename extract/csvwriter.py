@@ -10,10 +10,16 @@ is dlt's ``ArrowToCsvWriter``; ``install()`` puts this subclass in dlt's writer 
 
 dlt's CSV writer of Python rows (REST records) counts each row's columns as rows
 (``sum(len(row))``): ``RowCountingCsvWriter`` counts rows, so ``--to csv`` reports them.
+
+CSV written for people (``--to csv``, aggregation outputs) is opened in spreadsheets: a text
+cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR is a formula there, so ``neutralise``
+prefixes it with ``'`` (OWASP "CSV injection"); numbers such as ``-5`` stay as they are.
+CSV *load files* that PostgreSQL COPYs are never altered.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -75,3 +81,54 @@ def install() -> None:
     """Make dlt use these writers for CSV files (idempotent)."""
     _replace(writers.ArrowToCsvWriter, FastTimestampArrowToCsvWriter, "arrow")
     _replace(writers.CsvWriter, RowCountingCsvWriter, "object")
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PATTERN = r"^[=+\-@\t\r]"
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+NUMBER_PATTERN = NUMBER.pattern
+
+
+def neutralise(text: str) -> str:
+    """A text cell made inert for spreadsheets: ``'`` before a formula-leading character."""
+    if text.startswith(FORMULA_START) and not NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def _neutralise_arrow(item: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = list(item.columns)
+    changed = False
+    for i, field in enumerate(item.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        col = columns[i]
+        risky = pc.and_(
+            pc.match_substring_regex(col, FORMULA_PATTERN),
+            pc.invert(pc.match_substring_regex(col, NUMBER_PATTERN)),
+        )
+        if not pc.any(risky).as_py():
+            continue
+        prefixed = pc.binary_join_element_wise(pa.scalar("'", field.type), col, "")
+        columns[i] = pc.if_else(risky, prefixed, col)
+        changed = True
+    if not changed:
+        return item
+    build = pa.Table if isinstance(item, pa.Table) else pa.RecordBatch
+    return build.from_arrays(columns, schema=item.schema)
+
+
+def neutralise_item(item: Any) -> Any:
+    """``neutralise`` every text value of an item (record, list of records, Arrow table)."""
+    if isinstance(item, str):
+        return neutralise(item)
+    if isinstance(item, dict):
+        return {key: neutralise_item(value) for key, value in item.items()}
+    if isinstance(item, list):
+        return [neutralise_item(value) for value in item]
+    if hasattr(item, "schema") and hasattr(item, "columns") and hasattr(item, "num_rows"):
+        return _neutralise_arrow(item)
+    return item

@@ -34,7 +34,8 @@ from extract.errors import exception_chain, root_cause
 from extract.failures import abort_pending, decimal_too_wide, remove_partial_packages
 from extract.locks import source_lock
 from extract.manifest.typing import Source
-from extract.secrets import redact
+from extract.pii_key import check_key
+from extract.secrets import redact, url_endpoint
 from extract.sources import build_source, select_models
 from extract.status import Status
 from extract.warehouse import Warehouse
@@ -229,6 +230,7 @@ def extract_source(
 ) -> list[ModelResult]:
     """Extract and load the selected models of one source; one result per model."""
     selected = select_models(source, models)
+    check_key(source, selected, warehouse)  # pseudonyms keep one key per warehouse
     results: list[ModelResult] = []
     with source_lock(source.name):
         if problem := warehouse.unreadable():  # dlt would only say "check the credentials"
@@ -280,6 +282,9 @@ def _run_unit(
     integrity.reset(source.name, unit)
     try:
         dlt_source = build_source(source, unit)
+        if warehouse.kind == "files" and warehouse.file_format == "csv":  # files for people
+            for resource in dlt_source.resources.values():
+                resource.add_map(csvwriter.neutralise_item)
         tables.settled += _settle_pending(pipeline)
         before = integrity.snapshot(pipeline, unit)
         reload = full_refresh or _reload(source, unit, tables)
@@ -430,7 +435,18 @@ def _hint(exc: BaseException, source: Source) -> str:
             f" -- the warehouse table cannot be changed in place: run "
             f"`kspyder rebuild {source.name}` to drop and reload the source"
         )
+    endpoint = url_endpoint(source.connection.url) if source.connection else None
+    if endpoint and any(_is_connection_error(e) for e in exception_chain(exc)):
+        return f" -- cannot connect to source '{source.name}' at {endpoint}"
     return ""
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A refused, reset or unresolvable connection (drivers do not always name the host)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, ConnectionError) or any(
+        w in text for w in ("connection refused", "can't connect", "could not connect")
+    )
 
 
 def _root_message(exc: BaseException) -> str:

@@ -14,11 +14,11 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from extract import project
 from extract.errors import KspyderError
 from extract.manifest.typing import Model, Source
 from extract.secrets import register_secret
@@ -28,11 +28,19 @@ HMAC_KEY_FILE_ENV = "KSPYDER_HMAC_KEY_FILE"
 EXTRACT_STRATEGIES = ("drop", "hash")
 
 
+def default_key_file() -> Path:
+    """Where a locally generated key lives: the user's config folder, never ``.kspyder/``
+    (which is expendable): ``$XDG_CONFIG_HOME/kspyder/hmac.key``, else ``~/.config/...``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kspyder" / "hmac.key"
+
+
 def hmac_key() -> bytes:
-    """The pseudonymisation key from ``$KSPYDER_HMAC_KEY`` or the file in ``$..._FILE``."""
+    """The pseudonymisation key: ``$KSPYDER_HMAC_KEY``, the file in ``$..._FILE``, else the
+    user's key file (``default_key_file()``, created by ``kspyder demo``)."""
     value = os.environ.get(HMAC_KEY_ENV)
     path = os.environ.get(HMAC_KEY_FILE_ENV)
-    local = project.home() / "hmac.key"  # created by `kspyder demo`
+    local = default_key_file()
     if not value and not path and local.exists():
         path = str(local)
     if not value and path:
@@ -139,4 +147,11 @@ def requires_key(sources: dict[str, Source]) -> bool:
     )
 
 
-__all__ = ["EXTRACT_STRATEGIES", "hmac_key", "pseudonym", "record_transformer", "requires_key"]
+__all__ = [
+    "EXTRACT_STRATEGIES",
+    "default_key_file",
+    "hmac_key",
+    "pseudonym",
+    "record_transformer",
+    "requires_key",
+]

@@ -10,6 +10,7 @@ from typing import Any
 
 from dlt.sources import DltSource
 
+from extract.depth import depth_guard
 from extract.errors import KspyderError
 from extract.kinds import builder_for
 from extract.manifest.typing import Model, Source
@@ -62,6 +63,8 @@ def build_source(source: Source, models: list[str] | None = None) -> DltSource:
             columns=_column_hints(model) or None,  # type: ignore[arg-type]
             schema_contract=contract,  # type: ignore[arg-type]
         )
+        if source.kind == "rest":  # JSON records: nesting is the API's to choose
+            resource.add_map(depth_guard(source.name, name))
         transform = record_transformer(model)
         if transform is not None:
             resource.add_map(transform)

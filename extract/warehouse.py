@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from extract import project
 from extract.errors import ExtractError, KspyderError
-from extract.secrets import redact, register_secret, url_password
+from extract.secrets import quote_url_password, redact, register_secret, url_passwords
 
 WAREHOUSE_ENV = "KSPYDER_WAREHOUSE"
 FILE_FORMATS = {"json": "jsonl", "csv": "csv", "parquet": "parquet"}
@@ -247,7 +247,9 @@ def resolve(url: str | None = None, to: str | None = None, out: Path | None = No
     url = url or os.environ.get(WAREHOUSE_ENV)
     if not url:
         return Warehouse("duckdb", str(project.duckdb_path()))
-    register_secret(url_password(url))
+    for password in url_passwords(url):
+        register_secret(password)
+    url = quote_url_password(url)  # a '/' or '@' in the password must not split the URL
     scheme = url.split(":", 1)[0].lower()
     if scheme.startswith("postgres"):
         return Warehouse("postgres", url)

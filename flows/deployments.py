@@ -83,7 +83,9 @@ def write_prefect_yaml() -> str:
 def runner_deployments(warehouse_url: str | None = None) -> list[Any]:
     """The same deployments as runner objects, for ``kspyder serve``."""
     from flows.elt import elt, extract_flow
+    from flows.stages import warehouse_by_reference
 
+    warehouse_url = warehouse_by_reference(warehouse_url)  # no password in deployment params
     params: dict[str, Any] = {"warehouse_url": warehouse_url} if warehouse_url else {}
     result = [elt.to_deployment(name="elt-daily", cron=ELT_CRON, parameters=params)]
     for name, cron in sorted(schedules().items()):

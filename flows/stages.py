@@ -177,6 +177,56 @@ def pipeline_params(names: list[str], params: dict[str, str]) -> dict[str, dict[
     return {n: dict(v) for n, v in split_params(pipelines, params).items()}
 
 
+def warehouse_by_reference(url: str | None) -> str | None:
+    """``url``, or None after exporting it as ``$KSPYDER_WAREHOUSE`` when it has a password.
+
+    Flow-run parameters are stored by Prefect: a password must not be among them.
+    """
+    from extract.secrets import url_passwords
+    from extract.warehouse import WAREHOUSE_ENV
+
+    if url and url_passwords(url):
+        os.environ[WAREHOUSE_ENV] = url
+        return None
+    return url
+
+
+def dbt_selection(sources: list[str]) -> list[str]:
+    """dbt's selection for a run narrowed to sources: what depends on them (``source:x+``)."""
+    manifests = load_manifests(only=sources or None, validate_env=False)
+    return [f"source:{n}+" for n, s in manifests.items() if s.target == "warehouse"]
+
+
+def pipelines_reading(sources: list[str]) -> list[str]:
+    """The aggregation pipelines that read the databases of these (documents) sources."""
+    manifests = load_manifests(only=sources or None, validate_env=False)
+    databases = {n for n, s in manifests.items() if s.target == "documents"}
+    if not databases:
+        return []
+    from transform.aggregate import load_pipelines
+
+    return [n for n, p in load_pipelines().items() if p.database in databases]
+
+
+def rotate_key_stage(warehouse_url: str | None = None) -> list[dict[str, Any]]:
+    """Re-hash with the current HMAC key: full-refresh every warehouse source with hashed
+    columns, then record the key's fingerprint (only when every model reloaded)."""
+    from extract.load import extract_source
+    from extract.pii import hmac_key
+    from extract.pii_key import fingerprint, hashed_models, record_fingerprint, rotation
+
+    warehouse = resolve(warehouse_url)
+    key = fingerprint(hmac_key())
+    sources = [s for s in load_manifests().values() if s.target == "warehouse" and hashed_models(s)]
+    results: list[dict[str, Any]] = []
+    with rotation():
+        for source in sources:
+            results += [r.as_dict() for r in extract_source(source, warehouse, full_refresh=True)]
+    if all(r["status"] == "ok" for r in results):
+        record_fingerprint(warehouse, key)
+    return results
+
+
 def grant_stage(warehouse_url: str | None = None) -> str | None:
     """On PostgreSQL, (re)apply the loader/analyst roles before dbt builds; None on DuckDB."""
     warehouse = resolve(warehouse_url)

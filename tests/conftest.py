@@ -21,6 +21,7 @@ def kspyder_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KSPYDER_DUCKDB_PATH", str(home / "warehouse.duckdb"))
     monkeypatch.setenv("KSPYDER_MANIFESTS", str(tmp_path / "manifests"))
     monkeypatch.setenv("KSPYDER_HMAC_KEY", "test-hmac-key-0123456789")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the user's key file
     monkeypatch.delenv("KSPYDER_WAREHOUSE", raising=False)
     monkeypatch.delenv("MONGODB_URI", raising=False)
     (tmp_path / "manifests").mkdir()

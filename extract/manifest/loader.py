@@ -24,8 +24,9 @@ from extract.secrets import (
     URL_KEYS,
     MissingEnv,
     expand,
+    quote_url_password,
     register_secret,
-    url_password,
+    url_passwords,
 )
 
 # Checks that pluggable parts register (e.g. the REST paginator registry); each returns
@@ -135,8 +136,7 @@ def _literal_secrets(raw: Any, path: KeyPath = ()) -> Iterable[tuple[KeyPath, st
             if isinstance(value, str) and key in SECRET_KEYS and not ENV_REF.search(value):
                 yield sub, "secret values must be ${ENV_VAR} references, not literals"
             elif isinstance(value, str) and key in URL_KEYS:
-                password = url_password(value)
-                if password and not ENV_REF.fullmatch(password):
+                if any(not ENV_REF.fullmatch(pw) for pw in url_passwords(value)):
                     yield sub, "a password in a URL must be a ${ENV_VAR} reference"
             else:
                 yield from _literal_secrets(value, sub)
@@ -158,7 +158,9 @@ def _expand_env(data: Any, path: KeyPath, problems: list[tuple[KeyPath, str]]) -
                     )
                     out[key] = value
                 if key in URL_KEYS:
-                    register_secret(url_password(out[key]))
+                    for password in url_passwords(out[key]):
+                        register_secret(password)
+                    out[key] = quote_url_password(out[key])
             else:
                 out[key] = _expand_env(value, (*path, key), problems)
         return out
@@ -277,6 +279,24 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
     if problems:
         raise ConfigError(problems)
     return source
+
+
+def missing_env(directory: Path | None = None) -> list[Problem]:
+    """``${ENV}`` references without default whose variable is unset: what a run will need.
+
+    Not a structural problem (``kspyder validate`` passes on a fresh clone without
+    secrets); ``kspyder validate --strict`` and every run treat them as errors.
+    """
+    found: list[Problem] = []
+    for path in manifest_files(directory):
+        file = display_path(path)
+        raw, lines = load_yaml(path, file)
+        if not isinstance(raw, dict):
+            continue
+        issues: list[tuple[KeyPath, str]] = []
+        _expand_env(_expand_short_forms(raw, path.stem), (), issues)
+        found += [Problem(file, _line(lines, p), _dotted(p), m) for p, m in issues]
+    return found
 
 
 def manifest_files(directory: Path | None = None) -> list[Path]:

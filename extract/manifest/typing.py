@@ -131,6 +131,11 @@ class Auth(Strict):
     client_id: str | None = None
     client_secret: str | None = None
     scope: str | None = None
+    on_foreign_origin: Literal["fail", "omit_credentials"] = Field(
+        default="fail",
+        description="A next link, Link header or redirect to another origin than base_url's "
+        "(or token_url's): fail the model naming it, or follow it without credentials",
+    )
 
 
 class RateLimit(Strict):

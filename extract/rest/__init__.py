@@ -65,9 +65,10 @@ def build_rest_source(source: Source, models: list[str] | None = None) -> DltSou
     needed = with_ancestors(source, selected)
     stats.start(source.name, selected)
     client = source.client
-    transport = Transport(source.name, client, budget_for(source.name, client.rate_limit))
-    schema = Schema(source.name)
     auth = create_auth(client.auth, client)
+    budget = budget_for(source.name, client.rate_limit)
+    transport = Transport(source.name, client, budget, guard=auth)
+    schema = Schema(source.name)
     resources = build_resources(source, needed, transport, auth, schema)
     dlt_source = DltSource(schema, source.name, list(resources.values()))
     for name in needed:

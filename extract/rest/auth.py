@@ -26,6 +26,7 @@ from requests.auth import AuthBase
 from extract.errors import ExtractError
 from extract.manifest.typing import Auth, Client
 from extract.rest.context import safe_url
+from extract.rest.origins import OriginBoundAuth, origin_of
 from extract.secrets import register_secret
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -47,7 +48,7 @@ def auth_problems(auth: Auth) -> list[tuple[str, str]]:
     problems = [
         (key, f"auth type '{auth.type}' needs '{key}'") for key in needed if not getattr(auth, key)
     ]
-    allowed = {"type", *needed, *OPTIONAL.get(auth.type, ())}
+    allowed = {"type", "on_foreign_origin", *needed, *OPTIONAL.get(auth.type, ())}
     problems += [
         (key, f"key '{key}' is not used by auth type '{auth.type}'")
         for key in sorted(auth.model_fields_set - allowed)
@@ -89,12 +90,15 @@ class ClientCredentials(OAuth2ClientCredentials):
                 self.access_token_url,
                 timeout=self.timeout,
                 verify=self.verify,
+                allow_redirects=False,  # a redirect would carry the client secret elsewhere
                 **self.build_access_token_request(),
             )
         except requests.RequestException as exc:
             raise ExtractError(f"{where} failed: {type(exc).__name__}") from None
         if response.status_code >= 400:  # the body may echo the client secret: not shown
             raise ExtractError(f"{where} failed: HTTP {response.status_code} {response.reason}")
+        if response.is_redirect:
+            raise ExtractError(f"{where}: redirected (HTTP {response.status_code}), not followed")
         try:
             payload: Any = response.json()
             token = payload["access_token"]
@@ -107,10 +111,18 @@ class ClientCredentials(OAuth2ClientCredentials):
         self._expires_at = time.monotonic() + lifetime - margin
 
 
-def create_auth(auth: Auth | None, client: Client) -> AuthBase | None:
-    """A requests-compatible auth object for the manifest block (validated by the checks)."""
+def create_auth(auth: Auth | None, client: Client) -> OriginBoundAuth | None:
+    """Auth for the manifest block, applied only to ``base_url``'s and the token URL's origin."""
     if auth is None:
         return None
+    origins = {origin_of(client.base_url)}
+    if auth.token_url:
+        origins.add(origin_of(auth.token_url))
+    return OriginBoundAuth(_credentials(auth, client), origins, auth.on_foreign_origin)
+
+
+def _credentials(auth: Auth, client: Client) -> AuthBase:
+    """dlt's auth object for the block (validated by the checks)."""
     missing = [key for key, _ in auth_problems(auth) if not getattr(auth, key)]
     if missing:
         raise ExtractError(f"auth type '{auth.type}' needs {', '.join(missing)}")

@@ -24,6 +24,7 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt
 from extract.manifest.typing import Client, Retry
 from extract.rest import stats
 from extract.rest.context import PageRef
+from extract.rest.origins import GuardedSession, OriginBoundAuth
 from extract.rest.throttle import RateBudget
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,15 @@ class Backoff:
 class Transport:
     """Sends the requests of one source; sessions are per thread, the pool is shared."""
 
-    def __init__(self, source: str, client: Client, budget: RateBudget | None) -> None:
+    def __init__(
+        self,
+        source: str,
+        client: Client,
+        budget: RateBudget | None,
+        guard: OriginBoundAuth | None = None,
+    ) -> None:
         self.source = source
+        self.guard = guard  # keeps credentials off redirects to another origin
         self.timeout = client.timeout
         self.verify = client.verify
         self.policy = client.retry
@@ -90,7 +98,8 @@ class Transport:
         """This thread's session (``requests.Session`` is not safe to share across threads)."""
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = GuardedSession()
+            session.guard = self.guard
             session.headers["User-Agent"] = USER_AGENT
             session.mount("http://", self._adapter)
             session.mount("https://", self._adapter)

@@ -44,14 +44,27 @@ def list_sources() -> None:
 @app.command()
 def validate(
     path: Annotated[Path | None, typer.Option(help="Manifests folder")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Unset ${ENV} values (runtime secrets) are errors too")
+    ] = False,
 ) -> None:
-    """Validate every manifest (and every Mongo pipeline); exit 2 on any problem."""
+    """Validate every manifest (and every Mongo pipeline); exit 2 on any problem.
+
+    Unset ``${ENV}`` references are listed as what a run will need, errors with --strict.
+    """
+    from extract.manifest.loader import missing_env
+
     try:
-        sources = load_manifests(path)
+        sources = load_manifests(path, validate_env=strict)
         _validate_pipelines()
+        needed = [] if strict else missing_env(path)
     except KspyderError as exc:
         fail(exc)
     out.print(f"{len(sources)} manifest(s) valid: {', '.join(sources)}")
+    if needed:
+        out.print("a run will need these environment variables (--strict makes them errors):")
+        for problem in needed:
+            out.print(f"  {problem}", highlight=False)
 
 
 def _validate_pipelines() -> None:
@@ -102,14 +115,19 @@ def extract(
     except KspyderError as exc:
         fail(exc)
     results = []
-    with report.progress(console) as tick:
-        for source in selected.values():
-            if source.target == "documents" and not to:
-                from extract.documents import load_documents
+    try:
+        with report.progress(console) as tick:
+            for source in selected.values():
+                if source.target == "documents" and not to:
+                    from extract.documents import load_documents
 
-                results += load_documents(source, model or None, full_refresh, on_model=tick)
-                continue
-            results += extract_source(source, target, model or None, full_refresh, on_model=tick)
+                    results += load_documents(source, model or None, full_refresh, on_model=tick)
+                    continue
+                results += extract_source(
+                    source, target, model or None, full_refresh, on_model=tick
+                )
+    except KspyderError as exc:  # busy source, another HMAC key: one line, no traceback
+        fail(exc)
     out.print(report.results_table(results, f"extract -> {target.display}"))
     failed = [r for r in results if is_failure(r.status)]
     for r in failed:

@@ -40,11 +40,22 @@ def _print_summary(summary: dict[str, Any], started: float) -> None:
 
 
 def run_elt(server: TemporaryServer | None, **kwargs: Any) -> dict[str, Any]:
-    """Run the ``elt`` flow (Prefect) on ``server`` if one was started; return its summary."""
-    from flows.elt import elt
+    """Run the ``elt`` flow (Prefect) on ``server`` if one was started; return its summary.
 
+    A warehouse URL carrying a password is passed by reference (the environment), so
+    Prefect never stores it among the flow run's parameters. A failed run (Failed state in
+    Prefect) still returns its summary.
+    """
+    from flows.elt import RunFailed, elt
+    from flows.stages import warehouse_by_reference
+
+    kwargs["warehouse_url"] = warehouse_by_reference(kwargs.get("warehouse_url"))
     with prefect_server.api_for_run(server):
-        result: dict[str, Any] = elt(**kwargs)
+        try:
+            result = elt(**kwargs)
+        except RunFailed as exc:
+            result = exc.summary
+    assert isinstance(result, dict)
     return result
 
 

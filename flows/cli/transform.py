@@ -92,6 +92,31 @@ def dbt_generate(
         )
 
 
+@pii_app.command("rotate-key")
+def pii_rotate_key(warehouse: WarehouseOpt = None) -> None:
+    """Re-hash every source with hashed columns using the current key (full refresh)."""
+    from flows.stages import rotate_key_stage
+
+    try:
+        results = rotate_key_stage(warehouse)
+    except KspyderError as exc:
+        fail(exc)
+    failed = [r for r in results if r["status"] != "ok"]
+    for r in results:
+        out.print(f"{r['source']}.{r['model']}: {r['status']}, {r['rows']} rows", highlight=False)
+    if failed:
+        console.print(
+            f"{len(failed)} model(s) failed; the new key is not recorded: fix them and run "
+            "`kspyder pii rotate-key` again",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    out.print(
+        "new key fingerprint recorded; run `kspyder transform` so the marts use the new pseudonyms",
+        highlight=False,
+    )
+
+
 @pii_app.command("report")
 def pii_report_command(
     warehouse: WarehouseOpt = None,

@@ -100,7 +100,7 @@ def test_elt_flow_loads_and_records_summary(
 def test_failing_model_fails_the_run_and_keeps_the_rest(
     harness: None, tmp_path: Path, manifests_dir: Path
 ) -> None:
-    from flows.elt import elt
+    from flows.elt import RunFailed, elt
 
     db = _erp(tmp_path, manifests_dir)
     text = (
@@ -108,7 +108,9 @@ def test_failing_model_fails_the_run_and_keeps_the_rest(
         + "  ghosts:\n    table: no_such_table\n    write_disposition: append\n"
     )
     write_manifest(manifests_dir, "erp", text)
-    summary = elt(skip_transform=True, skip_aggregate=True, retries=0)
+    with pytest.raises(RunFailed) as failed:  # the flow run ends Failed, after its summary
+        elt(skip_transform=True, skip_aggregate=True, retries=0)
+    summary = failed.value.summary
     status = {m["model"]: m["status"] for m in summary["models"]}
     assert status["ghosts"] == "failed" and status["orders"] == "ok"
     assert summary["failures"][0].startswith("extract erp.ghosts")

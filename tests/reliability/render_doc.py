@@ -98,6 +98,7 @@ SECTIONS = {
     "test_value_fidelity": "Value fidelity, type by type (see docs/fidelity.md)",
     "test_disk": "Disk: a full disk and load package retention",
     "test_incremental_integrity": "Incremental loads and pagination integrity",
+    "test_trust_boundaries": "Trust boundaries (credentials, pseudonyms, hostile values, states)",
 }
 
 

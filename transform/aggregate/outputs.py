@@ -3,7 +3,8 @@
 Files go under ``<outputs>/aggregations/`` (``extract.project.outputs_dir()``); warehouse
 tables into schema ``aggregates`` of the resolved warehouse (DuckDB file or PostgreSQL),
 replaced whole on each run. CSV and warehouse rows are flattened: nested fields become
-dotted column names, lists become JSON text.
+dotted column names, lists become JSON text. CSV text cells that a spreadsheet would run as
+formulas get a leading ``'``; JSON and warehouse values stay exact.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from extract import project
+from extract.csvwriter import neutralise
 from extract.errors import KspyderError
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ def write_json(pipeline: Pipeline, output: Output, rows: list[Row]) -> str:
 
 
 def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return neutralise(value)  # a formula would run in a spreadsheet (CSV injection)
     if value is None:
         return ""
     if isinstance(value, bool):

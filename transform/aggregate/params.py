@@ -3,6 +3,10 @@
 A string that is exactly ``"{{ name }}"`` becomes the typed value (an int stays an int,
 an unset optional parameter becomes null). A placeholder inside a longer string, such as
 ``"$options.{{ option }}"``, is replaced by the value's text. Keys are never substituted.
+
+A value is a literal: in an aggregation expression (everywhere but ``$match``'s query,
+``$expr`` included) a text value starting with ``$`` is wrapped in ``{"$literal": ...}``, so
+``--param 'team=$tags.owner_team'`` compares with that text, not with the field.
 """
 
 from __future__ import annotations
@@ -107,18 +111,39 @@ def resolve(pipeline: Pipeline, given: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def render(tree: Any, values: Mapping[str, Any]) -> Any:
-    """A copy of ``tree`` with every placeholder replaced (see the module docstring)."""
+QUERY_KEYS = frozenset({"$match", "$literal"})  # query language, or already a literal
+EXPRESSION_KEYS = frozenset({"$expr"})  # an expression again, inside a query
+
+
+def render(tree: Any, values: Mapping[str, Any], expression: bool = True) -> Any:
+    """A copy of ``tree`` with every placeholder replaced (see the module docstring).
+
+    ``expression`` says whether ``tree`` is an aggregation expression, where a string
+    starting with ``$`` would be read as a field path.
+    """
     if isinstance(tree, dict):
-        return {key: render(value, values) for key, value in tree.items()}
+        return {
+            key: render(value, values, _context(key, expression)) for key, value in tree.items()
+        }
     if isinstance(tree, list):
-        return [render(value, values) for value in tree]
+        return [render(value, values, expression) for value in tree]
     if not isinstance(tree, str):
         return tree
     exact = EXACT.match(tree)
     if exact:
-        return values[exact.group(1)]
+        value = values[exact.group(1)]
+        if expression and isinstance(value, str) and value.startswith("$"):
+            return {"$literal": value}
+        return value
     return PLACEHOLDER.sub(lambda m: _text(m.group(1), values[m.group(1)]), tree)
+
+
+def _context(key: str, expression: bool) -> bool:
+    if key in QUERY_KEYS:
+        return False
+    if key in EXPRESSION_KEYS:
+        return True
+    return expression
 
 
 def _text(name: str, value: Any) -> str:

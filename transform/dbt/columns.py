@@ -60,11 +60,19 @@ def _declared_type(model: Model, name: str) -> str:
     return col.type or "text"
 
 
-def merge_columns(model: Model, found: list[tuple[str, str]] | None) -> list[ColumnSpec]:
+# dlt's relation between a table and its child tables (lists inside records): kept in
+# staging where a child table exists, so analysts can join them
+RELATION_COLUMNS = ("_dlt_id", "_dlt_parent_id", "_dlt_list_idx")
+
+
+def merge_columns(
+    model: Model, found: list[tuple[str, str]] | None, relation: bool = False
+) -> list[ColumnSpec]:
     """Columns in warehouse order (when ``found``), else the manifest's declared ones.
 
     ``found`` holds ``(name, logical type)`` pairs from the warehouse or the snapshot.
     A declared column the warehouse does not hold is left out: selecting it would fail.
+    ``relation`` keeps dlt's parent/child key columns (``RELATION_COLUMNS``).
     """
     declared = {n: c for n, c in model.columns.items() if c.pii != "drop" and not c.path}
     if found is None:
@@ -72,7 +80,8 @@ def merge_columns(model: Model, found: list[tuple[str, str]] | None) -> list[Col
         names = [*dict.fromkeys([*model.primary_key, *cursor, *declared])]
         pairs = [(n, _declared_type(model, n) if n in model.columns else "text") for n in names]
     else:
-        pairs = [(n, t) for n, t in found if not n.startswith(DLT_PREFIX)]
+        kept = RELATION_COLUMNS if relation else ()
+        pairs = [(n, t) for n, t in found if not n.startswith(DLT_PREFIX) or n in kept]
     specs: list[ColumnSpec] = []
     for name, type_ in pairs:
         if name in model.columns and model.columns[name].pii == "drop":

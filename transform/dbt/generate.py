@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from extract import project
-from extract.manifest.typing import Source
+from extract.manifest.typing import Model, Source
 from transform.dbt import introspect
 from transform.dbt.columns import (
     SNAPSHOT_FILE,
@@ -96,15 +97,39 @@ def is_generated(path: Path) -> bool:
     return file_state(path) == "generated"
 
 
+def child_tables(source: Source, tables: Iterable[str]) -> list[str]:
+    """dlt's child tables of the source's models (``tickets__tags``: lists in records)."""
+    return sorted(
+        t
+        for t in tables
+        if t not in source.models and any(t.startswith(f"{m}__") for m in source.models)
+    )
+
+
+def with_children(source: Source, found: Found) -> Source:
+    """The source with one model per child table found (key: dlt's ``_dlt_id``)."""
+    children = child_tables(source, found)
+    if not children:
+        return source
+    extra = {name: Model(name=name, primary_key=["_dlt_id"]) for name in children}
+    return source.model_copy(update={"models": {**source.models, **extra}})
+
+
 def render_source(
     source: Source, found: Found
 ) -> tuple[dict[str, str], dict[str, list[ColumnSpec]]]:
     """Every generated file of a source (name -> full text) from resolved raw columns.
 
-    ``found`` maps model -> ``(column, logical type)`` pairs; a model absent from it falls
-    back to the manifest's declared columns.
+    ``found`` maps table -> ``(column, logical type)`` pairs; a model absent from it falls
+    back to the manifest's declared columns. Child tables in ``found`` get staging models
+    too, and their parents keep dlt's row key for the join.
     """
-    columns = {name: merge_columns(model, found.get(name)) for name, model in source.models.items()}
+    source = with_children(source, found)
+    parents = {t.rsplit("__", 1)[0] for t in source.models if "__" in t}
+    columns = {
+        name: merge_columns(model, found.get(name), relation=name in parents or "__" in name)
+        for name, model in source.models.items()
+    }
     files = {
         f"_{source.name}__sources.yml": with_header(sources_yml(source, columns), source.name, "#"),
         f"_{source.name}__models.yml": with_header(models_yml(source, columns), source.name, "#"),
@@ -134,11 +159,12 @@ def resolve_found(
 ) -> Found:
     """Per model, the warehouse's columns if it has the table, else the snapshot's."""
     found: Found = {}
-    for name in source.models:
+    children = child_tables(source, live or snapshot)
+    for name in [*source.models, *children]:
         key = f"{source.name}.{name}"
         if live and name in live:
             found[name], report.columns_from[key] = live[name], "warehouse"
-        elif name in snapshot:
+        elif name in snapshot and (not live or name in source.models):
             found[name], report.columns_from[key] = snapshot[name], "snapshot"
         else:
             report.columns_from[key] = "manifest"
@@ -189,7 +215,7 @@ def generate(
         folder.mkdir(parents=True, exist_ok=True)
         found = resolve_found(source, live.get(source.name), read_snapshot(folder), report)
         files, columns = render_source(source, found)
-        for name, model in source.models.items():
+        for name, model in with_children(source, found).models.items():
             for col in missing_declared(model, columns[name]):
                 report.warnings.append(
                     f"{source.name}.{name}.{col} is declared in the manifest but not in the "

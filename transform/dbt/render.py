@@ -63,13 +63,35 @@ def mask_macro(column: str) -> str:
     return "mask_text"
 
 
+def entity(table: str) -> str:
+    """The singular entity of a table: ``customers`` -> ``customer``, a child table
+    ``tickets__tags`` -> ``tag``."""
+    return singular(table.rsplit("__", 1)[-1])
+
+
+def relation_names(table: str) -> dict[str, str]:
+    """dlt's relation columns -> staging names: a row's ``_dlt_id`` is ``<entity>_row_id``
+    in its own table and, as ``_dlt_parent_id``, in its child tables (the join key)."""
+    names = {"_dlt_id": f"{entity(table)}_row_id", "_dlt_list_idx": "list_index"}
+    if "__" in table:
+        names["_dlt_parent_id"] = f"{entity(table.rsplit('__', 1)[0])}_row_id"
+    return names
+
+
 def output_names(model: Model, columns: list[ColumnSpec]) -> dict[str, str]:
     """Raw column -> staging name: ``id`` -> ``<entity>_id``, ``a__b`` -> ``a_b``,
-    hashed columns get ``_hash``. A name that would collide stays as it was."""
+    hashed columns get ``_hash``, dlt's relation columns ``relation_names``. A name that
+    would collide stays as it was."""
     raw = {c.name for c in columns}
+    relation = relation_names(model.name)
     names: dict[str, str] = {}
     for col in columns:
-        name = f"{singular(model.name)}_id" if col.name == "id" else col.name.replace("__", "_")
+        if col.name in relation:
+            name = relation[col.name]
+        elif col.name == "id":
+            name = f"{entity(model.name)}_id"
+        else:
+            name = col.name.replace("__", "_")
         if col.pii == "hash" and not name.endswith("_hash"):
             name += "_hash"
         taken = set(names.values()) | (raw - {col.name})
@@ -95,6 +117,13 @@ def describe(col: ColumnSpec, primary_key: list[str]) -> str:
         return col.description
     if col.name in primary_key:
         return "Primary key."
+    relation = {
+        "_dlt_id": "Row key (dlt's _dlt_id): child tables join on it.",
+        "_dlt_parent_id": "The parent row's key (dlt's _dlt_parent_id).",
+        "_dlt_list_idx": "Position in the parent's list (dlt's _dlt_list_idx).",
+    }
+    if col.name in relation:
+        return relation[col.name]
     derived = {
         "hash": "Keyed HMAC-SHA256 pseudonym (hashed at extraction, the key never reaches dbt).",
         "mask": f"Masked in staging ({mask_macro(col.name)}).",
