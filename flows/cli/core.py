@@ -152,6 +152,11 @@ def rebuild(sources: SourcesArg = None, warehouse: WarehouseOpt = None) -> None:
     results = []
     with report.progress(console) as tick:
         for source in selected.values():
+            if source.target == "documents":
+                from extract.documents import rebuild_documents
+
+                results += rebuild_documents(source, on_model=tick)
+                continue
             drop_source(source, target)
             results += extract_source(source, target, on_model=tick)
     out.print(report.results_table(results, f"rebuild -> {target.display}"))

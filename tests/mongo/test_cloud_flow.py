@@ -91,8 +91,6 @@ def test_aggregate_command_options() -> None:
     assert tests.exit_code == 0 and tests.output.count("passed") == 3, tests.output
     listed = _invoke("aggregate", "--list")
     assert "cloud.virtual_networks" in listed.output and "region:string=None" in listed.output
-    explain = _invoke("aggregate", "--explain", "cost_by_tag")
-    assert explain.exit_code == 1 and "not supported by the embedded stand-in" in explain.output
     bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")
     assert bad.exit_code == 1 and "'colour' is not one of" in bad.output
     stray = _invoke("aggregate", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
@@ -103,6 +101,30 @@ def test_aggregate_command_options() -> None:
     assert malformed.exit_code == 1 and "is not name=value" in malformed.output
     unknown = _invoke("aggregate", "nope")
     assert unknown.exit_code == 1 and "unknown pipeline(s) nope" in unknown.output
+
+
+def _plans(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every ``queryPlanner`` section of an explain output, wherever the server nests it."""
+    if isinstance(plan, dict):
+        if "queryPlanner" in plan:
+            yield plan["queryPlanner"]
+        for value in plan.values():
+            yield from _plans(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from _plans(value)
+
+
+def test_explain_prints_the_servers_plan(demo_cloud: dict[str, Any]) -> None:
+    explain = _invoke("aggregate", "--explain", "cost_by_tag", "-p", "since=2025-11-01")
+    assert explain.exit_code == 0, explain.output
+    planners = list(_plans(json.loads(explain.output)))
+    assert planners and {p["namespace"] for p in planners} == {"cloud.costs"}
+    assert planners[0]["winningPlan"]["stage"] == "COLLSCAN"  # $expr: no index can serve it
+    mongo.client()["cloud"]["vms"].create_index("name")
+    by_name = mongo.explain("cloud", "vms", [{"$match": {"name": "vm-001"}}])
+    winning = next(_plans(by_name))["winningPlan"]
+    assert "IXSCAN" in json.dumps(winning), winning
 
 
 def test_validate_checks_the_pipelines_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
