@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,26 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from demo import cloud
-from demo.api import DemoApi, serve_demo_api
+from demo.api import DemoApi
 from extract import mongo
-from extract.project import ROOT
 from flows.cli import build_app
 from tests.mongo.test_demo_pipelines import costs_by, routes, vms_by
 
 app = build_app()
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cloud_api(manifests_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoApi]:
-    """The demo API on loopback, with manifests/cloud.yml pointed at it."""
-    shutil.copy(ROOT / "manifests" / "cloud.yml", manifests_dir / "cloud.yml")
-    with serve_demo_api(rate_per_second=None) as api:
-        monkeypatch.setenv("CLOUD_API_URL", api.base_url)
-        monkeypatch.setenv("CLOUD_API_TOKEN", api.token)
-        monkeypatch.setenv("CRM_API_TOKEN", api.token)  # the manifest's nested fallback
-        yield api
 
 
 def _invoke(*args: str) -> Any:

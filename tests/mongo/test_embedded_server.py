@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from demo import cloud
+from demo.api import DemoApi
 from extract import mongo, mongo_server
 from extract.mongo_watchdog import alive
 from extract.project import ROOT
@@ -114,3 +116,36 @@ def test_no_wire_server_module_but_mongo_speaks_pymongo() -> None:
         )
     )
     assert speakers == ["extract/mongo.py"]
+
+
+def _kspyder(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_corrupted_store_names_the_rebuild_and_rebuild_restores_it(
+    cloud_api: DemoApi, kspyder_home: Path
+) -> None:
+    first = _kspyder("documents", "load", "cloud")
+    assert first.returncode == 0, first.stdout + first.stderr
+    expected = mongo.collection_counts("cloud")
+    assert expected["vms"] == cloud.VM_COUNT
+    mongo.stop_embedded()
+    for table in (kspyder_home / "mongo" / "data").glob("secantus_documents*.wt"):
+        with table.open("r+b") as handle:
+            handle.write(b"\0" * 4096)  # the block manager's header: unreadable
+    broken = _kspyder("documents", "load", "cloud")
+    output = broken.stdout + broken.stderr
+    assert broken.returncode == 1 and "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "run `kspyder rebuild cloud`" in errors[0], output
+    assert "is lost or corrupted" in errors[0]
+    rebuilt = _kspyder("rebuild", "cloud")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert mongo.collection_counts("cloud") == expected
+    assert list((kspyder_home / "mongo").glob("data.damaged-*"))  # kept aside, not deleted

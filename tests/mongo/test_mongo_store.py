@@ -106,3 +106,21 @@ def test_explain_shows_the_index_the_server_picks() -> None:
     mongo.ensure_indexes("db", "t", [Index(keys=["k"])])
     plan = mongo.explain("db", "t", [{"$match": {"k": 3}}])
     assert '"indexName": "k_1"' in json.dumps(plan, default=str), plan
+
+
+def test_secantusdb_array_path_defect_is_still_there() -> None:
+    """Pins a known SecantusDB defect: in an aggregation expression, ``"$arr.x"`` through an
+    array of subdocuments evaluates to missing (MongoDB gives ``[1, 2]``). The shipped
+    pipelines ``$unwind`` first or use ``$map``; when this fails, the release fixed it."""
+    info = mongo.client().admin.command("buildInfo")
+    if "secantusVersion" not in info:
+        pytest.skip("the run's server is not SecantusDB")
+    mongo.insert("db", "t", [{"arr": [{"x": 1}, {"x": 2}]}])
+    mapped = {"$map": {"input": "$arr", "in": "$$this.x"}}
+    rows = mongo.aggregate("db", "t", [{"$project": {"_id": 0, "path": "$arr.x", "map": mapped}}])
+    assert rows[0]["map"] == [1, 2]  # the workaround
+    assert mongo.count("db", "t", {"arr.x": 2}) == 1  # query filters were never affected
+    assert "path" not in rows[0], (
+        f"SecantusDB {info['secantusVersion']} now evaluates '$arr.x' through an array of "
+        "subdocuments as MongoDB does: the $map/$unwind workaround may go, and this test too"
+    )
