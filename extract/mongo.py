@@ -111,6 +111,30 @@ def stop_embedded() -> None:
     mongo_server.stop_all()
 
 
+@contextmanager
+def embedded_server() -> Iterator[None]:
+    """For one-shot runs (``kspyder run``/``demo``): start the embedded server now, in the
+    background, so it boots while the run starts, and stop it when the block ends. Nothing
+    to do with ``MONGODB_URI`` set; a start-up error surfaces at the first real use."""
+    if not is_embedded():
+        yield
+        return
+    starter = threading.Thread(target=_start_quietly, name="kspyder-mongo-start", daemon=True)
+    starter.start()
+    try:
+        yield
+    finally:
+        starter.join()
+        stop_embedded()
+
+
+def _start_quietly() -> None:
+    try:
+        client()
+    except KspyderError:
+        pass  # reported where the documents are used, naming the source to rebuild
+
+
 def reset_embedded_store() -> Path | None:
     """Move a lost or corrupted embedded store aside so the next use starts an empty one;
     returns where the old files went (None without any)."""

@@ -41,9 +41,10 @@ def _print_summary(summary: dict[str, Any], started: float) -> None:
 
 def run_elt(server: TemporaryServer | None, **kwargs: Any) -> dict[str, Any]:
     """Run the ``elt`` flow (Prefect) on ``server`` if one was started; return its summary."""
+    from extract.mongo import embedded_server
     from flows.elt import elt
 
-    with prefect_server.api_for_run(server):
+    with embedded_server(), prefect_server.api_for_run(server):
         result: dict[str, Any] = elt(**kwargs)
     return result
 

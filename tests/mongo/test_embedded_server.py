@@ -149,3 +149,17 @@ def test_a_corrupted_store_names_the_rebuild_and_rebuild_restores_it(
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert mongo.collection_counts("cloud") == expected
     assert list((kspyder_home / "mongo").glob("data.damaged-*"))  # kept aside, not deleted
+
+
+def test_one_shot_runs_start_the_server_early_and_stop_it(
+    kspyder_home: Path, monkeypatch: pytest.MonkeyPatch, mongodb_uri: str
+) -> None:
+    with mongo.embedded_server():
+        assert mongo.count("db", "t") == 0
+        record = _record(kspyder_home)
+    assert _gone(record["pgid"]) and not (kspyder_home / "mongo" / "server.json").exists()
+    monkeypatch.setenv("MONGODB_URI", mongodb_uri)
+    with mongo.embedded_server():  # a configured server: nothing started
+        mongo.insert("db", "t", [{"a": 1}])
+        assert not (kspyder_home / "mongo" / "server.json").exists()
+    assert mongo.describe().startswith("mongodb://127.0.0.1:")
