@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -85,11 +85,11 @@ def _load(mongo: ModuleType, n: int, on_batch: Any = None) -> None:
         ("vms", cloud.vms()),
     ):
         mongo.bulk_upsert("cloud", name, docs, ["id"])
-    docs = cost_documents(n)
+    costs = cost_documents(n)
     done = 0
     while done < n:
         size = min(BATCH * 10, n - done)
-        mongo.bulk_upsert("cloud", "costs", (next(docs) for _ in range(size)), ["id"])
+        mongo.bulk_upsert("cloud", "costs", (next(costs) for _ in range(size)), ["id"])
         done += size
         if on_batch:
             on_batch(done)
@@ -224,14 +224,17 @@ def crash(contender: str, n: int, home: Path, timeout_s: float) -> dict[str, Any
     return _child(["check", contender, str(n)], home, timeout_s)
 
 
-def one_run(contender: str, n: int, timeout_s: float) -> dict[str, Any]:
-    """Every measure of one contender at one size, each in a fresh home."""
+def one_run(contender: str, n: int, timeout_s: float, measures: set[str]) -> dict[str, Any]:
+    """The chosen measures of one contender at one size (load always), in fresh homes."""
     base = Path(tempfile.mkdtemp(prefix="kspyder-bench-mongo-"))
     try:
         result = _child(["load", contender, str(n)], base / "a", timeout_s)
-        result |= _child(["open", contender], base / "a", timeout_s)
-        result |= _child(["rerun", contender, str(n)], base / "a", timeout_s)
-        result["crash"] = crash(contender, n, base / "b", timeout_s)
+        if "open" in measures:
+            result |= _child(["open", contender], base / "a", timeout_s)
+        if "rerun" in measures:
+            result |= _child(["rerun", contender, str(n)], base / "a", timeout_s)
+        if "crash" in measures:
+            result["crash"] = crash(contender, n, base / "b", timeout_s)
         return result
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -243,13 +246,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", default="3,1", help="runs per size (comma-separated)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "mongo.json")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per child measure")
+    parser.add_argument("--measures", default="open,rerun,crash", help="besides the load")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         kind, contender, *rest = args.child
-        handlers = {"load": child_load, "open": child_open, "check": child_check}
-        handlers["rerun"] = child_rerun
-        handlers["crash_load"] = child_crash_load
+        handlers: dict[str, Callable[..., dict[str, Any]]] = {
+            "load": child_load,
+            "open": child_open,
+            "check": child_check,
+            "rerun": child_rerun,
+            "crash_load": child_crash_load,
+        }
         print(json.dumps(handlers[kind](contender, *map(int, rest))), flush=True)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -258,9 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     for size, times in zip(sizes, repeats, strict=False):
         for _ in range(times):
             for contender in CONTENDERS:  # alternating: drift hits both
-                result = {"contender": contender, "docs": size} | one_run(
-                    contender, size, args.timeout
-                )
+                measures = set(args.measures.split(","))
+                result = {"contender": contender, "docs": size}
+                result |= one_run(contender, size, args.timeout, measures)
                 print(json.dumps(result), flush=True)
                 report["runs"].append(result)
                 args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -282,17 +290,18 @@ def summary(runs: list[dict[str, Any]]) -> str:
         cells = [_median(mine, f) for f in ("start_s", "load_s", "aggregations_total_s")]
         cells += [_median(mine, f) for f in ("open_s", "rerun_s")]
         peaks = f"{_median(mine, 'client_peak_mb', 0)} / {_median(mine, 'server_peak_mb', 0)}"
-        crashes = ", ".join(
-            f"{r['crash']['lost']} / {r['crash']['duplicates']}"
-            if "lost" in r["crash"]
-            else f"> {r['crash']['timed_out']:.0f} s"
-            for r in mine
-        )
+        crashes = ", ".join(_crash(r.get("crash", {})) for r in mine)
         rows.append(
             f"| {docs:,} | {contender} | {len(mine)} | {' | '.join(cells)} | {peaks} | "
             f"{_median(mine, 'store_mb', 0)} | {crashes} |"
         )
     return "\n".join(rows)
+
+
+def _crash(found: dict[str, Any]) -> str:
+    if "lost" in found:
+        return f"{found['lost']} / {found['duplicates']}"
+    return f"> {found['timed_out']:.0f} s" if found else "not run"
 
 
 def _median(runs: list[dict[str, Any]], field: str, digits: int = 1) -> str:
