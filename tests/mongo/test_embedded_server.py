@@ -163,3 +163,15 @@ def test_one_shot_runs_start_the_server_early_and_stop_it(
         mongo.insert("db", "t", [{"a": 1}])
         assert not (kspyder_home / "mongo" / "server.json").exists()
     assert mongo.describe().startswith("mongodb://127.0.0.1:")
+
+
+def test_missing_store_files_are_reported_as_damage(kspyder_home: Path) -> None:
+    mongo.insert("db", "t", [{"a": 1}])
+    mongo.stop_embedded()
+    for table in (kspyder_home / "mongo" / "data").glob("secantus_documents*.wt"):
+        table.unlink()  # the server would start and answer with nothing
+    with pytest.raises(mongo.StoreDamaged, match=r"is lost or corrupted .*kspyder rebuild"):
+        mongo.count("db", "t")
+    assert not (kspyder_home / "mongo" / "server.json").exists()  # nothing left running
+    assert mongo.reset_embedded_store() is not None
+    assert mongo.count("db", "t") == 0  # an empty store: the rebuild reloads it
