@@ -54,13 +54,40 @@ def load_documents(
     if source.target != "documents":
         raise KspyderError(f"source '{source.name}' has target '{source.target}', not documents")
     results = []
-    with source_lock(source.name):  # one writer per database (and per embedded file)
+    with source_lock(source.name):  # one writer per database
+        _check_store(source)
         for name in select_models(source, models):
             result = _load_model(source, source.models[name], full_refresh)
             results.append(result)
             if on_model:
                 on_model(result)
     return results
+
+
+def rebuild_documents(
+    source: Source, on_model: Callable[[ModelResult], None] | None = None
+) -> list[ModelResult]:
+    """Drop the source's database, then load every model again from the source."""
+    drop_documents(source)
+    return load_documents(source, on_model=on_model)
+
+
+def drop_documents(source: Source) -> None:
+    """Drop the source's database, moving a lost or corrupted embedded store aside first."""
+    try:
+        mongo.client()
+    except mongo.StoreDamaged:
+        mongo.reset_embedded_store()  # the other sources of that store need a rebuild too
+    mongo.drop_database(database_name(source))
+    mongo.flush()
+
+
+def _check_store(source: Source) -> None:
+    """Stop at once, in one line naming the rebuild, when the embedded store is damaged."""
+    try:
+        mongo.client()
+    except mongo.StoreDamaged as exc:
+        raise exc.for_source(source.name) from None
 
 
 def database_name(source: Source) -> str:
@@ -80,7 +107,9 @@ def _load_model(source: Source, model: Model, full_refresh: bool) -> ModelResult
         resource = build_source(source, [model.name]).resources[model.name]
         with _injected(state):
             counts = _write(db, model, documents(resource))
+        mongo.flush(db)  # every document durable before the cursor moves on
         save_state(db, model.name, state)
+        mongo.flush(db)
     except Exception as exc:  # one model failing must not stop the others
         result.status, result.error = "failed", redact(_cause(exc))
     else:
@@ -88,8 +117,6 @@ def _load_model(source: Source, model: Model, full_refresh: bool) -> ModelResult
         result.extra = counts | _request_counts(source, model.name)
         result.pii_dropped = len(source.pii_columns("drop").get(model.name, []))
         result.pii_hashed = len(source.pii_columns("hash").get(model.name, []))
-    finally:
-        mongo.flush(db)
     result.duration_s = time.perf_counter() - started
     return result
 

@@ -1,15 +1,15 @@
-"""The one module that speaks to MongoDB: pymongo for a server, mongomock for the embedded default.
+"""The one module that speaks to MongoDB (pymongo), on a server or the embedded one.
 
-``MONGODB_URI`` set: a real server through pymongo. Unset: a process-wide mongomock client
-behind the same API, persisted as one Extended JSON file per database under ``<home>/mongo/``
-(documents and indexes). A file is read when the client is made, or when another process has
-rewritten it; ``flush()`` writes changed databases (after every model load, and at exit).
-Callers pass database and collection names and get plain Python values back.
+``MONGODB_URI`` set: that server. Unset: the embedded SecantusDB wire server of this
+``home()`` (extract.mongo_server starts it on first use, files under ``<home>/mongo/data``,
+and stops it at exit); ``flush()`` makes its acknowledged writes durable (``fsync``) after
+every model load, before the incremental state is saved. Either way it is pymongo against a
+MongoDB wire server: callers pass database and collection names and get plain Python values
+back, and never learn which server.
 """
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import os
 import threading
@@ -21,14 +21,14 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import mongomock
 import pymongo
-from bson import Decimal128, ObjectId, json_util
+from bson import Decimal128, ObjectId
 from pymongo import ReplaceOne
 from pymongo.errors import PyMongoError
 
-from extract import project
+from extract import mongo_server, project
 from extract.errors import KspyderError
+from extract.mongo_server import StoreDamaged
 from extract.secrets import redact, register_secret, url_password
 
 if TYPE_CHECKING:
@@ -40,146 +40,106 @@ TEMP_PREFIX = "_kspyder_tmp_"
 Doc = dict[str, Any]
 Client = pymongo.MongoClient[Doc]
 
-_servers: dict[str, Client] = {}
-_embedded: dict[Path, Client] = {}
-_dirty: dict[Path, set[str]] = {}
-_lock = threading.RLock()  # client creation and file reloads (Prefect runs tasks in threads)
-_seen: dict[Path, int] = {}  # embedded database file -> mtime when last read or written
+__all__ = ["StoreDamaged"]  # re-exported: callers catch it without knowing the server module
+
+_clients: dict[str, Client] = {}
+_lock = threading.RLock()  # client creation (Prefect runs tasks in threads)
 
 
 def store_dir() -> Path:
-    """Where the embedded databases are persisted (``<home>/mongo``)."""
+    """Where the embedded server keeps its files and its record (``<home>/mongo``)."""
     return project.home() / "mongo"
 
 
 def is_embedded() -> bool:
-    """True when no ``MONGODB_URI`` is set and mongomock stands in for a server."""
+    """True when no ``MONGODB_URI`` is set and kspyder runs its own server."""
     return not os.environ.get(URI_ENV)
 
 
 def describe() -> str:
     """Where documents go, without secrets (for summaries)."""
     uri = os.environ.get(URI_ENV)
-    return redact(uri) if uri else f"embedded mongomock ({store_dir()})"
+    return redact(uri) if uri else f"embedded SecantusDB ({store_dir()})"
 
 
 def client() -> Client:
-    """The pymongo client of ``$MONGODB_URI``, else the embedded one of this ``home()``."""
+    """The pymongo client of ``$MONGODB_URI``, else of the embedded server of this ``home()``.
+
+    Raises ``StoreDamaged`` when the embedded store's files are lost or corrupted."""
     uri = os.environ.get(URI_ENV)
     register_secret(url_password(uri) if uri else None)
     with _lock:
-        if uri and uri not in _servers:
-            _servers[uri] = pymongo.MongoClient(uri)
         if uri:
-            return _servers[uri]
-        folder = store_dir()
-        if folder not in _embedded:
-            _patch_mongomock()
-            mock = cast(Client, mongomock.MongoClient())
-            for file in sorted(folder.glob("*.json")):
-                _load_database(mock, file)
-            _embedded[folder] = mock
-        return _embedded[folder]
+            key = uri
+        else:
+            key = mongo_server.running(store_dir()).uri
+        if key not in _clients:
+            _clients[key] = pymongo.MongoClient(key)
+        return _clients[key]
 
 
 def _db(name: str) -> pymongo.database.Database[Doc]:
-    mongo, file = client(), store_dir() / f"{name}.json"
-    if is_embedded() and name not in _dirty.get(store_dir(), set()) and file.exists():
-        with _lock:
-            if _seen.get(file) != file.stat().st_mtime_ns:  # another process rewrote it
-                _load_database(mongo, file)
-    return mongo[name]
-
-
-def _touch(database: str) -> None:
-    if is_embedded() and not database.startswith(SCRATCH_PREFIX):  # scratch: never persisted
-        _dirty.setdefault(store_dir(), set()).add(database)
-
-
-def _load_database(mock: Client, file: Path) -> None:
-    """(Re)build one embedded database from its file."""
-    try:
-        data = json_util.loads(file.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise KspyderError(f"embedded MongoDB file {file} is not Extended JSON: {exc}") from None
-    mock.drop_database(file.stem)
-    for name, body in data.get("collections", {}).items():
-        coll = mock[file.stem][name]
-        if body.get("documents"):
-            coll.insert_many(body["documents"])
-        else:
-            mock[file.stem].create_collection(name)
-        for index in body.get("indexes", []):
-            keys = [(str(k), int(d)) for k, d in index["key"]]
-            coll.create_index(keys, unique=bool(index.get("unique")), name=index["name"])
-    _seen[file] = file.stat().st_mtime_ns
-
-
-def _dump_database(mock: Client, folder: Path, name: str) -> Path:
-    target = folder / f"{name}.json"
-    if name not in mock.list_database_names():
-        target.unlink(missing_ok=True)
-        return target
-    collections: dict[str, Any] = {}
-    for coll_name in sorted(mock[name].list_collection_names()):
-        coll = mock[name][coll_name]
-        specs = coll.index_information().items()
-        indexes = [{"name": n, "key": s["key"], "unique": s.get("unique", False)}
-                   for n, s in specs if n != "_id_"]  # fmt: skip
-        collections[coll_name] = {"indexes": indexes, "documents": list(coll.find({}))}
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".json.tmp")
-    relaxed = json_util.RELAXED_JSON_OPTIONS
-    tmp.write_text(json_util.dumps({"collections": collections}, json_options=relaxed), "utf-8")
-    os.replace(tmp, target)
-    _seen[target] = target.stat().st_mtime_ns
-    return target
+    return client()[name]
 
 
 def flush(database: str | None = None) -> list[Path]:
-    """Write the changed embedded databases (or only ``database``, if changed) to their files."""
+    """Make the embedded server's acknowledged writes survive a crash (its journal is
+    otherwise synced every ~100 ms); returns the store folder flushed (none on a server)."""
     if not is_embedded():
         return []
-    client()
-    return _flush_folder(store_dir(), database)
-
-
-def _flush_folder(folder: Path, only: str | None = None) -> list[Path]:
-    dirty = _dirty.get(folder, set())
-    names = sorted(n for n in dirty if only in (None, n))
-    dirty.difference_update(names)
-    return [_dump_database(_embedded[folder], folder, n) for n in names]
+    try:
+        client().admin.command("fsync")
+    except PyMongoError as exc:
+        raise KspyderError(
+            f"the embedded MongoDB could not flush to {store_dir()}: {exc}"
+        ) from None
+    return [store_dir()]
 
 
 def close() -> None:
-    """Flush every embedded database, then close and forget all clients."""
-    for folder in [f for f in _dirty if f in _embedded]:
-        _flush_folder(folder)
-    for c in [*_servers.values(), *_embedded.values()]:
-        c.close()
-    _servers.clear()
-    _embedded.clear()
+    """Close and forget every client (the embedded server stops at exit, or with
+    ``mongo_server.stop_all()``)."""
+    with _lock:
+        for c in _clients.values():
+            c.close()
+        _clients.clear()
 
 
-atexit.register(close)
+def stop_embedded() -> None:
+    """Close the clients and stop the embedded server this process started (if any)."""
+    close()
+    mongo_server.stop_all()
 
 
-def _patch_mongomock() -> None:
-    """Teach mongomock ``$round`` (half to even, as the server does), which 4.3 lacks."""
-    from mongomock import aggregate as agg
+@contextmanager
+def embedded_server() -> Iterator[None]:
+    """For one-shot runs (``kspyder run``/``demo``): start the embedded server now, in the
+    background, so it boots while the run starts, and stop it when the block ends. Nothing
+    to do with ``MONGODB_URI`` set; a start-up error surfaces at the first real use."""
+    if not is_embedded():
+        yield
+        return
+    starter = threading.Thread(target=_start_quietly, name="kspyder-mongo-start", daemon=True)
+    starter.start()
+    try:
+        yield
+    finally:
+        starter.join()
+        stop_embedded()
 
-    if "$round" not in agg.arithmetic_operators:
-        original: Any = agg._Parser._handle_arithmetic_operator
 
-        def handle(self: Any, operator: str, values: Any) -> Any:
-            if operator != "$round":
-                return original(self, operator, values)
-            number, places = (list(values) + [0])[:2] if isinstance(values, list) else (values, 0)
-            value = self.parse(number)
-            return None if value is None else round(value, int(self.parse(places)))
+def _start_quietly() -> None:
+    try:
+        client()
+    except KspyderError:
+        pass  # reported where the documents are used, naming the source to rebuild
 
-        setattr(agg._Parser, "_handle_arithmetic_operator", handle)  # noqa: B010
-        agg.arithmetic_operators = agg.arithmetic_operators | {"$round"}
+
+def reset_embedded_store() -> Path | None:
+    """Move a lost or corrupted embedded store aside so the next use starts an empty one;
+    returns where the old files went (None without any)."""
+    close()
+    return mongo_server.reset_store(store_dir())
 
 
 def _field(doc: Mapping[str, Any], path: str) -> Any:
@@ -241,29 +201,17 @@ def bulk_upsert(
 ) -> dict[str, int]:
     """Replace-or-insert each document by its key-derived ``_id``: reruns never duplicate.
 
-    Unordered bulk ``ReplaceOne(upsert=True)`` on a server; delete-then-insert per batch on
-    mongomock 4.3 (it cannot run pymongo 4's ``ReplaceOne``, and scans per ``replace_one``)."""
+    Unordered bulk ``ReplaceOne(upsert=True)``, one round trip per batch."""
     if not key_fields:
         raise KspyderError(f"upserts into {db}.{collection} need key fields")
     coll = _db(db)[collection]
     counts = {"inserted": 0, "replaced": 0}
-    known = {repr(d["_id"]) for d in coll.find({}, {"_id": 1})} if is_embedded() else set()
     for batch in _batches(docs, batch_size):
         unique = {repr(d["_id"]): d for d in _with_ids(batch, key_fields)}  # last one wins
-        if is_embedded():
-            again = [d["_id"] for k, d in unique.items() if k in known]
-            if again:
-                coll.delete_many({"_id": {"$in": again}})
-            coll.insert_many(list(unique.values()))
-            known.update(unique)
-            counts["replaced"] += len(again)
-            counts["inserted"] += len(unique) - len(again)
-        else:
-            ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in unique.values()]
-            result = coll.bulk_write(ops, ordered=False)
-            counts["inserted"] += result.upserted_count
-            counts["replaced"] += result.matched_count
-        _touch(db)
+        ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in unique.values()]
+        result = coll.bulk_write(ops, ordered=False)
+        counts["inserted"] += result.upserted_count
+        counts["replaced"] += result.matched_count
     return counts
 
 
@@ -280,7 +228,6 @@ def insert(
     for batch in _batches(docs, batch_size):
         coll.insert_many(batch, ordered=False)
         total += len(batch)
-        _touch(db)
     return total
 
 
@@ -308,7 +255,6 @@ def replace_collection(
     except BaseException:
         database.drop_collection(temp)
         raise
-    _touch(db)
     return total
 
 
@@ -319,8 +265,6 @@ def ensure_indexes(db: str, collection: str, indexes: Sequence[Index]) -> list[s
         coll.create_index([(k, pymongo.ASCENDING) for k in idx.keys], unique=idx.unique)
         for idx in indexes
     ]
-    if names:
-        _touch(db)
     return names
 
 
@@ -328,23 +272,13 @@ def aggregate(db: str, collection: str, stages: list[Doc]) -> list[Doc]:
     """Run an aggregation pipeline; plain Python documents back."""
     try:
         rows = list(_db(db)[collection].aggregate(stages, allowDiskUse=True))
-    except NotImplementedError as exc:
-        raise KspyderError(
-            f"the embedded stand-in (mongomock) cannot run this pipeline: {exc} "
-            f"Set {URI_ENV} to run it on a MongoDB server."
-        ) from None
-    except (PyMongoError, mongomock.OperationFailure) as exc:
+    except PyMongoError as exc:
         raise KspyderError(f"aggregation on {db}.{collection} failed: {exc}") from None
     return [cast(Doc, plain(r)) for r in rows]
 
 
 def explain(db: str, collection: str, stages: list[Doc]) -> Doc:
     """The server's query plan of a pipeline (``explain`` command, queryPlanner verbosity)."""
-    if is_embedded():
-        raise KspyderError(
-            "explain is not supported by the embedded stand-in (mongomock): "
-            f"set {URI_ENV} to a MongoDB server to see the query plan"
-        )
     command = {"aggregate": collection, "pipeline": stages, "cursor": {}}
     try:
         plan = _db(db).command("explain", command, verbosity="queryPlanner")
@@ -379,18 +313,16 @@ def read_document(db: str, collection: str, doc_id: Any) -> Doc | None:
 def drop_collection(db: str, collection: str) -> None:
     """Drop a collection (no error when absent)."""
     _db(db).drop_collection(collection)
-    _touch(db)
 
 
 def drop_database(db: str) -> None:
     """Drop a whole database (no error when absent)."""
     client().drop_database(db)
-    _touch(db)
 
 
 @contextmanager
 def scratch_database() -> Iterator[str]:
-    """A throwaway database name (never persisted), dropped on exit: for fixture tests."""
+    """A throwaway database name, dropped on exit: for pipeline fixture tests."""
     name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
         yield name

@@ -58,8 +58,6 @@ def _drop_datasets(source: Source, warehouse: Warehouse) -> None:
 
 
 def _drop_documents(source: Source) -> None:
-    from extract import documents, mongo
+    from extract.documents import drop_documents
 
-    database = documents.database_name(source)
-    mongo.drop_database(database)
-    mongo.flush(database)
+    drop_documents(source)

@@ -26,11 +26,19 @@ def build_app() -> typer.Typer:
 
 def main() -> None:
     """Console entry point: builds the app, runs it, exits fast."""
+    from extract.errors import KspyderError
+    from flows.cli.common import fail
+
     app = build_app()
     try:
         app()
     except SystemExit as exc:
         exit_fast(exc.code)
+    except KspyderError as exc:  # one clear line, not a traceback (e.g. a damaged store)
+        try:
+            fail(exc)
+        except typer.Exit as stop:
+            exit_fast(stop.exit_code)
     exit_fast(0)
 
 

@@ -32,7 +32,9 @@ FullRefreshOpt = Annotated[
 
 def fail(exc: Exception) -> NoReturn:
     """Print a redacted error and exit: 2 for configuration problems, 1 otherwise."""
-    console.print(f"[red]error:[/red] {redact(str(exc))}", markup=True, highlight=False)
+    console.print(
+        f"[red]error:[/red] {redact(str(exc))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 

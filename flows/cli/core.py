@@ -167,12 +167,12 @@ def rebuild(sources: SourcesArg = None, warehouse: WarehouseOpt = None) -> None:
     results = []
     with report.progress(console) as tick:
         for source in selected.values():
-            drop_source(source, target)
-            if source.target == "documents":  # reload MongoDB, not the warehouse
-                from extract.documents import load_documents
+            if source.target == "documents":
+                from extract.documents import rebuild_documents
 
-                results += load_documents(source, on_model=tick)
-            else:
-                results += extract_source(source, target, on_model=tick)
+                results += rebuild_documents(source, on_model=tick)
+                continue
+            drop_source(source, target)
+            results += extract_source(source, target, on_model=tick)
     out.print(report.results_table(results, f"rebuild -> {target.display}"))
     raise typer.Exit(1 if any(is_failure(r.status) for r in results) else 0)

@@ -46,11 +46,12 @@ def run_elt(server: TemporaryServer | None, **kwargs: Any) -> dict[str, Any]:
     Prefect never stores it among the flow run's parameters. A failed run (Failed state in
     Prefect) still returns its summary.
     """
+    from extract.mongo import embedded_server
     from flows.elt import RunFailed, elt
     from flows.stages import warehouse_by_reference
 
     kwargs["warehouse_url"] = warehouse_by_reference(kwargs.get("warehouse_url"))
-    with prefect_server.api_for_run(server):
+    with embedded_server(), prefect_server.api_for_run(server):
         try:
             result = elt(**kwargs)
         except RunFailed as exc:

@@ -1,8 +1,11 @@
-"""Fixtures for document tests: a fake REST builder and the demo cloud data in Mongo."""
+"""Fixtures for document tests: a fake REST builder, the demo cloud data in Mongo, and the
+demo API serving it."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -11,8 +14,10 @@ from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
 
 from demo import cloud
+from demo.api import DemoApi, serve_demo_api
 from extract import mongo, sources
 from extract.manifest.typing import Source
+from extract.project import ROOT
 
 Rows = Callable[[], Iterable[Any]]
 
@@ -70,3 +75,14 @@ def demo_cloud() -> dict[str, list[dict[str, Any]]]:
     for name, docs in data.items():
         mongo.bulk_upsert("cloud", name, docs, ["id"])
     return data
+
+
+@pytest.fixture
+def cloud_api(manifests_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoApi]:
+    """The demo API on loopback, with manifests/cloud.yml pointed at it."""
+    shutil.copy(ROOT / "manifests" / "cloud.yml", manifests_dir / "cloud.yml")
+    with serve_demo_api(rate_per_second=None) as api:
+        monkeypatch.setenv("CLOUD_API_URL", api.base_url)
+        monkeypatch.setenv("CLOUD_API_TOKEN", api.token)
+        monkeypatch.setenv("CRM_API_TOKEN", api.token)  # the manifest's nested fallback
+        yield api

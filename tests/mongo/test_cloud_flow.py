@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,26 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from demo import cloud
-from demo.api import DemoApi, serve_demo_api
+from demo.api import DemoApi
 from extract import mongo
-from extract.project import ROOT
 from flows.cli import build_app
 from tests.mongo.test_demo_pipelines import costs_by, routes, vms_by
 
 app = build_app()
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cloud_api(manifests_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoApi]:
-    """The demo API on loopback, with manifests/cloud.yml pointed at it."""
-    shutil.copy(ROOT / "manifests" / "cloud.yml", manifests_dir / "cloud.yml")
-    with serve_demo_api(rate_per_second=None) as api:
-        monkeypatch.setenv("CLOUD_API_URL", api.base_url)
-        monkeypatch.setenv("CLOUD_API_TOKEN", api.token)
-        monkeypatch.setenv("CRM_API_TOKEN", api.token)  # the manifest's nested fallback
-        yield api
 
 
 def _invoke(*args: str) -> Any:
@@ -91,8 +78,6 @@ def test_aggregate_command_options() -> None:
     assert tests.exit_code == 0 and tests.output.count("passed") == 3, tests.output
     listed = _invoke("aggregate", "--list")
     assert "cloud.virtual_networks" in listed.output and "region:string=None" in listed.output
-    explain = _invoke("aggregate", "--explain", "cost_by_tag")
-    assert explain.exit_code == 1 and "not supported by the embedded stand-in" in explain.output
     bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")
     assert bad.exit_code == 1 and "'colour' is not one of" in bad.output
     stray = _invoke("aggregate", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
@@ -103,6 +88,30 @@ def test_aggregate_command_options() -> None:
     assert malformed.exit_code == 1 and "is not name=value" in malformed.output
     unknown = _invoke("aggregate", "nope")
     assert unknown.exit_code == 1 and "unknown pipeline(s) nope" in unknown.output
+
+
+def _plans(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every ``queryPlanner`` section of an explain output, wherever the server nests it."""
+    if isinstance(plan, dict):
+        if "queryPlanner" in plan:
+            yield plan["queryPlanner"]
+        for value in plan.values():
+            yield from _plans(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from _plans(value)
+
+
+def test_explain_prints_the_servers_plan(demo_cloud: dict[str, Any]) -> None:
+    explain = _invoke("aggregate", "--explain", "cost_by_tag", "-p", "since=2025-11-01")
+    assert explain.exit_code == 0, explain.output
+    planners = list(_plans(json.loads(explain.output)))
+    assert planners and {p["namespace"] for p in planners} == {"cloud.costs"}
+    assert planners[0]["winningPlan"]["stage"] == "COLLSCAN"  # $expr: no index can serve it
+    mongo.client()["cloud"]["vms"].create_index("name")
+    by_name = mongo.explain("cloud", "vms", [{"$match": {"name": "vm-001"}}])
+    winning = next(_plans(by_name))["winningPlan"]
+    assert "IXSCAN" in json.dumps(winning), winning
 
 
 def test_validate_checks_the_pipelines_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

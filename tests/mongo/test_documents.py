@@ -81,7 +81,7 @@ def test_merge_twice_keeps_the_same_count_and_whole_documents(
     assert mongo.count("docs", "things") == 120
     stored = mongo.read_document("docs", "things", 7)
     assert stored == {"_id": 7, **_things(8, version=2)[7]}  # original keys, nesting kept
-    assert first.dataset == "docs" and "mongomock" in first.destination
+    assert first.dataset == "docs" and first.destination.startswith("mongodb://127.0.0.1:")
     names = set(mongo.client()["docs"]["things"].index_information())
     assert {"owner.team_1", "id_1"} <= names
 
@@ -193,14 +193,16 @@ def test_non_document_items_fail_the_model(source: Any, fake_rest: dict[str, Any
     assert result.status == "failed" and "must be a mapping" in (result.error or "")
 
 
-def test_documents_persist_for_the_next_process(
-    source: Any, fake_rest: dict[str, Any], kspyder_home: Path
+def test_documents_persist_in_the_embedded_store(
+    source: Any, fake_rest: dict[str, Any], kspyder_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("MONGODB_URI")
     fake_rest["things"] = lambda: _things(3)
-    load_documents(source, ["things"])
-    assert (kspyder_home / "mongo" / "docs.json").exists()  # flushed after the model
-    mongo.close()
+    result = _one(load_documents(source, ["things"]))
+    assert result.destination == f"embedded SecantusDB ({kspyder_home / 'mongo'})"
+    mongo.stop_embedded()  # the next use starts a new server on the same files
     assert mongo.count("docs", "things") == 3
+    assert (kspyder_home / "mongo" / "data" / "WiredTiger").exists()
 
 
 def test_warehouse_sources_and_unknown_models_are_refused(source: Any, manifests_dir: Path) -> None:

@@ -1,13 +1,11 @@
-"""The same code paths against a real MongoDB server: runs only when MONGODB_URI is set.
-
-The URI is read at import time because every test otherwise runs without it (see the
-root ``conftest.py``); each test works in its own database, dropped afterwards.
-"""
+"""The same code paths against the MongoDB server of ``$MONGODB_URI``: the test run's wire
+server (root ``conftest.py``), or any real MongoDB given in the environment of the run
+(``KSPYDER_TEST_MONGODB_URI=mongodb://... pytest`` points the whole suite at it instead).
+Each test works in its own database, dropped afterwards."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -25,18 +23,12 @@ from tests.helpers import load
 from tests.mongo.test_demo_pipelines import vms_by
 from transform.aggregate import check_fixture, explain_pipeline, load_pipelines, run_pipeline
 
-REAL_URI = os.environ.get("MONGODB_URI")
-pytestmark = [
-    pytest.mark.mongodb,
-    pytest.mark.skipif(not REAL_URI, reason="needs a real MongoDB at $MONGODB_URI"),
-]
+pytestmark = pytest.mark.mongodb
 
 
 @pytest.fixture
-def server_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh database name on the real server, dropped afterwards."""
-    assert REAL_URI
-    monkeypatch.setenv("MONGODB_URI", REAL_URI)
+def server_db() -> Iterator[str]:
+    """A fresh database name on the server, dropped afterwards."""
     name = f"kspyder_t_{uuid.uuid4().hex[:10]}"
     try:
         yield name
