@@ -46,14 +46,16 @@ class EndpointFetcher:
         """Yield the record lists of every page of ``request`` (mutated while walking); a
         walk ending with more or fewer records than the API declared fails."""
         walk = PageWalk(self.paginator, self._detect_paginator)
-        records, pages, self._ignored = 0, 0, False
+        records, pages, empty, self._ignored = 0, 0, [], False
         for data in self._walk(walk, request):
             records, pages = records + len(data), pages + 1
+            if not data:
+                empty.append(pages)
             yield data
         if self._ignored:
             return  # a response action ignored a page: its records were never counted
         try:
-            walk.check_total(records, pages)
+            walk.check_total(records, pages, empty)
         except TotalMismatch as exc:
             where = PageRef.of(self.source, self.model, pages, request)
             raise where.error(str(exc)) from None

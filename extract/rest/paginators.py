@@ -296,17 +296,19 @@ class PageWalk:
             value = _read(response, self.spec.total_pages_path)
             self.declared_pages = value if isinstance(value, int) else None
 
-    def check_total(self, records: int, pages: int) -> None:
-        """Fail when the walk ended short of (or beyond) what the API declared."""
+    def check_total(self, records: int, pages: int, empty: list[int] | None = None) -> None:
+        """Fail when the walk ended short of (or beyond) what the API declared; ``empty``
+        lists the pages that came back without records."""
         if self.capped:
             return
         if self.declared is not None and records != self.declared[0]:
             total, where = self.declared
+            blanks = f"; empty: page {', page '.join(map(str, empty))}" if empty else ""
             raise TotalMismatch(
                 f"the walk ended with {records:,} of {total:,} records declared by {where} "
                 f"after {pages} page(s): {'missing' if records < total else 'extra'} "
-                f"{abs(total - records):,}; check the paginator (does the first request "
-                "carry the page parameter?)"
+                f"{abs(total - records):,}{blanks}; check the paginator (does the first "
+                "request carry the page parameter?)"
             )
         if self.declared_pages is not None and pages != self.declared_pages:
             raise TotalMismatch(
