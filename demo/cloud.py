@@ -45,6 +45,7 @@ COST_COLUMNS = [
     ("Currency", "String"),
 ]
 MIXED_CASE_SHARE = 0.2
+CREATED_FROM = dt.datetime(2025, 1, 1)
 
 
 def _uuid(rng: random.Random) -> str:
@@ -305,6 +306,9 @@ def _vm_properties(rng: random.Random, name: str, nics: list[dict[str, Any]]) ->
         },
         "diagnosticsProfile": {"bootDiagnostics": {"enabled": rng.random() < 0.5}},
         "provisioningState": "Succeeded",
+        "timeCreated": (CREATED_FROM + dt.timedelta(seconds=rng.randrange(365 * 86_400))).strftime(
+            "%Y-%m-%dT%H:%M:%S.0000000+00:00"
+        ),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -11,8 +12,10 @@ from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
 
 from demo import cloud
-from extract import mongo, sources
+from extract import mongo, project, sources
+from extract.manifest.loader import parse_source
 from extract.manifest.typing import Source
+from extract.rest.records import normalized
 
 Rows = Callable[[], Iterable[Any]]
 
@@ -58,15 +61,20 @@ def _resource(source: Source, name: str, rows: dict[str, Rows]) -> Any:
     return dlt.resource(incremental, name=name)
 
 
+CLOUD_MODELS = ("subscriptions", "virtual_networks", "route_tables", "network_interfaces",
+                "vms", "costs")  # fmt: skip
+
+
 @pytest.fixture
-def demo_cloud() -> dict[str, list[dict[str, Any]]]:
-    """The full demo cloud inventory, upserted into the embedded database ``cloud``."""
-    data = {
-        "subscriptions": cloud.subscriptions(),
-        "virtual_networks": cloud.virtual_networks(),
-        "vms": cloud.vms(),
-        "costs": cloud.costs(),
-    }
-    for name, docs in data.items():
-        mongo.bulk_upsert("cloud", name, docs, ["id"])
-    return data
+def demo_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
+    """The full demo estate as the ARM API serves it (mixed-case references), loaded into the
+    embedded database ``cloud`` with the id normalisation that manifests/cloud.yml declares.
+    Returns the served (not normalised) documents."""
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.setenv(name, "unused")
+    models = parse_source(project.ROOT / "manifests" / "cloud.yml").models
+    served = {name: getattr(cloud, name)() for name in CLOUD_MODELS}
+    for name, docs in served.items():
+        stored = normalized(copy.deepcopy(docs), models[name].normalize_ids)
+        mongo.bulk_upsert("cloud", name, stored, models[name].primary_key)
+    return served
