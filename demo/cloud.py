@@ -318,7 +318,7 @@ def vms(seed: int = 42) -> list[dict[str, Any]]:
 
 
 def network_interfaces(seed: int = 42) -> list[dict[str, Any]]:
-    """The network interfaces of the VMs (about 1,080), each in one subnet."""
+    """The network interfaces of the VMs (1,079), each in one subnet and referencing its VM."""
     return _copy(_compute(seed)[1])
 
 

@@ -132,6 +132,14 @@ def aggregate_task(name: str, params: dict[str, str] | None) -> dict[str, Any]:
     return result
 
 
+@task(name="report")
+def report_task() -> dict[str, Any]:
+    """The static HTML report of the cloud estate, after the aggregations."""
+    result = stages.report_stage()
+    get_run_logger().info("report: %s -> %s", result["status"], result["path"])
+    return result
+
+
 @task(name="summary")
 def summary_task(summary: RunSummary, warehouse_url: str | None) -> dict[str, Any]:
     """Record the summary as a Prefect artifact and in the warehouse ledger."""
@@ -160,7 +168,8 @@ def elt(
     retries: int = NETWORK_RETRIES,
     params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Extract every source (concurrently), then dbt build, then aggregations, then summary."""
+    """Extract every source (concurrently), then dbt build, then aggregations and the report,
+    then summary."""
     install_log_redaction()  # also when a worker runs the flow without the CLI
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     names = stages.source_names(sources)
@@ -183,6 +192,7 @@ def elt(
         shares = stages.pipeline_params(stages.pipeline_names(pipelines), params or {})
         agg = [aggregate_task.submit(n, p) for n, p in shares.items()]
         summary.aggregates = [f.result() for f in agg]
+        summary.report = report_task()
     summary.finish()
     return summary_task(summary, warehouse_url)
 

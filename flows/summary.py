@@ -51,10 +51,12 @@ class RunSummary:
     models: list[dict[str, Any]] = field(default_factory=list)
     transform: dict[str, Any] | None = None
     aggregates: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, Any] | None = None
     failures: list[str] = field(default_factory=list)
 
     def finish(self) -> RunSummary:
-        """Stamp the end time and collect failures in stage order: extract, dbt, aggregate."""
+        """Stamp the end time and collect failures in stage order: extract, dbt, aggregate,
+        report."""
         self.finished_at = datetime.now(UTC).isoformat()
         failures = [
             f"extract {m['source']}.{m['model']}: {m.get('error')}"
@@ -69,6 +71,8 @@ class RunSummary:
             for a in self.aggregates
             if a["status"] != "ok"
         ]
+        if self.report and self.report["status"] == "failed":
+            failures.append(f"report: {self.report.get('error')}")
         self.failures = [redact(f) for f in failures]
         return self
 
@@ -116,6 +120,9 @@ def stages_lines(summary: RunSummary) -> list[str]:
     for a in summary.aggregates:
         where = ", ".join(a["outputs"]) if a["status"] == "ok" else a.get("error")
         lines.append(f"aggregate {a['pipeline']}: {a['status']} -> {where}")
+    r = summary.report
+    if r and r["status"] != "skipped":
+        lines.append(f"report: {r['status']} -> {r['path'] if r['status'] == 'ok' else r['error']}")
     if summary.ok:
         lines.append("run succeeded")
     else:

@@ -65,8 +65,7 @@ CLOUD_MODELS = ("subscriptions", "virtual_networks", "route_tables", "network_in
                 "vms", "costs")  # fmt: skip
 
 
-@pytest.fixture
-def demo_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
+def load_demo_estate(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
     """The full demo estate as the ARM API serves it (mixed-case references), loaded into the
     embedded database ``cloud`` with the id normalisation that manifests/cloud.yml declares.
     Returns the served (not normalised) documents."""
@@ -78,3 +77,9 @@ def demo_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]
         stored = normalized(copy.deepcopy(docs), models[name].normalize_ids)
         mongo.bulk_upsert("cloud", name, stored, models[name].primary_key)
     return served
+
+
+@pytest.fixture
+def demo_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
+    """The demo estate in the embedded database ``cloud`` (see ``load_demo_estate``)."""
+    return load_demo_estate(monkeypatch)
