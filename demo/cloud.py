@@ -15,7 +15,7 @@ import uuid
 from functools import cache
 from typing import Any
 
-TENANT_ID = "72f988bf-0000-4000-8000-00000000d3m0"
+TENANT_ID = "5f2b6d1e-0000-4000-8000-00000000de40"
 REGIONS = ["westeurope", "northeurope", "francecentral", "germanywestcentral", "swedencentral"]
 TEAMS = ["platform", "data", "payments", "web", "security", "ml"]
 COST_CENTERS = ["CC-1001", "CC-1002", "CC-2001", "CC-3005", "CC-4200"]
