@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lint format typecheck bench clean
+.PHONY: demo test setup browser lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kspyder demo
 
-test: $(STAMP)
+# headless Chromium for tests/transform/report/test_report_browser.py (Debian's package)
+browser:
+	command -v chromium > /dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: $(STAMP) browser
 	$(BIN)/ruff check extract transform flows demo tests bench
 	$(BIN)/ruff format --check extract transform flows demo tests bench
 	$(BIN)/mypy

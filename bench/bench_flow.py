@@ -43,6 +43,8 @@ def direct_run() -> None:
         for name, params in stages.pipeline_params(stages.pipeline_names(), {}).items():
             done = stages.aggregate_stage(name, params)
             assert done["status"] == "ok", done
+        report = stages.report_stage()
+        assert report["status"] == "ok", report
 
 
 def _prepared_home(base: Path) -> Path:

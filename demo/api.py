@@ -20,6 +20,8 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from demo import cloud
+from demo.arm import ArmApi, is_arm_path, token_tenant
 from demo.crm import CrmStore
 from demo.faults import Fault, FaultQueue, RequestLog, TokenBucket, make_fault
 from demo.routes import Reply, Routes, error
@@ -29,6 +31,8 @@ HTML_ERROR_PAGE = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
     "<h1>Bad Gateway</h1><p>The upstream server is temporarily unavailable.</p></body></html>"
 )
+ARM_CLIENT_ID = "kspyder-demo-client"
+ARM_CLIENT_SECRET = "demo-client-secret"  # noqa: S105 (the demo's own, documented)
 
 
 class DemoApi:
@@ -51,6 +55,7 @@ class DemoApi:
         self.latency_s = latency_s
         self.crm = CrmStore(people_n, seed)
         self.routes = Routes(self.crm, seed)
+        self.arm = ArmApi(seed, ARM_CLIENT_ID, ARM_CLIENT_SECRET, cloud.TENANT_ID)
         self.faults = FaultQueue()
         self.log = RequestLog()
         self.bucket = TokenBucket(rate_per_second, burst) if rate_per_second else None
@@ -176,8 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         try:
-            if not (method == "POST" and path == "/_faults"):
-                self._drain_body()
+            body = b"" if (method == "POST" and path == "/_faults") else self._read_body()
             if path.startswith("/_"):
                 self._send(self._control(method, path))
                 return
@@ -185,17 +189,49 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/health":
                 self._send(Reply(200, {"status": "ok"}))
                 return
-            self._data(method, path, parse_qsl(parts.query, keep_blank_values=True))
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            if is_arm_path(path):
+                self._arm(method, path, query, body)
+                return
+            self._data(method, path, query)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _drain_body(self) -> None:
-        """Read (and ignore) a request body so keep-alive connections stay in sync."""
+    def _read_body(self) -> bytes:
+        """Read the request body (keep-alive connections stay in sync); huge ones are dropped."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > 10 * 1024 * 1024:
             self.close_connection = True
-        elif length > 0:
-            self.rfile.read(length)
+            return b""
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _arm(self, method: str, path: str, query: list[tuple[str, str]], body: bytes) -> None:
+        """Azure Resource Manager paths: token endpoint, throttling, expiry, then the data."""
+        api, arm = self.api, self.api.arm
+        tenant = token_tenant(path)
+        if tenant is not None:
+            self._send(arm.issue_token(tenant, body) if method == "POST" else
+                       error(405, "method_not_allowed"))  # fmt: skip
+            return
+        fault = api.faults.take(path)
+        if fault is not None and fault.kind == "expire_token":
+            arm.revoke_tokens()
+        if api.bucket is not None and not api.bucket.try_acquire():
+            self._send(arm.throttled(path, 1.0))
+            return
+        denied = arm.authorize(self.headers.get("Authorization", ""))
+        if denied is not None:
+            self._send(denied)
+            return
+        if fault is not None and fault.kind == "qpu":
+            self._send(arm.throttled(path, float(fault.opts["retry_after"])))
+            return
+        if fault is not None and fault.kind in ("status", "html", "slow"):
+            if self._simple_fault(fault):
+                return
+        if api.latency_s > 0:
+            time.sleep(api.latency_s)
+        self._send(arm.dispatch(method, path, query, body, api.base_url))
 
     def _data(self, method: str, path: str, query: list[tuple[str, str]]) -> None:
         api = self.api

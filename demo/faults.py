@@ -7,11 +7,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("status", "html", "truncated", "reset", "slow", "empty", "loop", "huge")
+FAULT_KINDS = (
+    "status", "html", "truncated", "reset", "slow", "empty", "loop", "huge",
+    "expire_token", "qpu",
+)  # fmt: skip
 _ALLOWED_OPTS = {
     "status": {"status", "retry_after"},
     "slow": {"delay"},
     "huge": {"mb"},
+    "qpu": {"retry_after"},
 }
 
 
@@ -51,6 +55,8 @@ def make_fault(path_prefix: str, kind: str, times: int = 1, **opts: Any) -> Faul
         opts["delay"] = float(opts.get("delay", 5.0))
     if kind == "huge":
         opts["mb"] = float(opts.get("mb", 5.0))
+    if kind == "qpu":
+        opts["retry_after"] = float(opts.get("retry_after", 2.0))
     return Fault(path_prefix, kind, times, opts)
 
 

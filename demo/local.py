@@ -1,7 +1,8 @@
 """The demo's local sources: the ERP SQLite file and the demo REST API on a free port.
 
 ``demo_sources()`` prepares both, exports the variables the demo manifests read
-(``CRM_API_URL``, ``CRM_API_TOKEN``, the HMAC key file), and stops the API afterwards.
+(``CRM_API_URL``, ``CRM_API_TOKEN``, the ``AZURE_*`` of manifests/cloud.yml, the HMAC key
+file), and stops the API afterwards.
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ def ensure_erp(orders: int = 50_000) -> str:
     return f"sqlite:///{path}"
 
 
+def arm_environment(base_url: str) -> dict[str, str]:
+    """The variables manifests/cloud.yml reads, pointed at the demo API's ARM side."""
+    from demo import cloud
+    from demo.api import ARM_CLIENT_ID, ARM_CLIENT_SECRET
+
+    return {
+        "AZURE_MANAGEMENT_URL": base_url,
+        "AZURE_LOGIN_URL": base_url,
+        "AZURE_TENANT_ID": cloud.TENANT_ID,
+        "AZURE_CLIENT_ID": ARM_CLIENT_ID,
+        "AZURE_CLIENT_SECRET": ARM_CLIENT_SECRET,
+    }
+
+
 @contextmanager
 def demo_sources(rate_per_second: float = 50.0) -> Iterator[str]:
     """Start the demo sources; yields the demo API's base URL."""
@@ -66,9 +81,13 @@ def demo_sources(rate_per_second: float = 50.0) -> Iterator[str]:
     token = secrets.token_urlsafe(24)
     register_secret(token)
     with serve_demo_api(token=token, rate_per_second=rate_per_second, burst=10) as api:
-        saved = {k: os.environ.get(k) for k in ("CRM_API_URL", "CRM_API_TOKEN")}
-        os.environ["CRM_API_URL"] = api.base_url
-        os.environ["CRM_API_TOKEN"] = token
+        exported = {
+            "CRM_API_URL": api.base_url,
+            "CRM_API_TOKEN": token,
+            **arm_environment(api.base_url),
+        }
+        saved = {k: os.environ.get(k) for k in exported}
+        os.environ.update(exported)
         try:
             yield api.base_url
         finally:

@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 from demo import cloud
 from demo.crm import CrmStore, decode_cursor, encode_cursor, normalize_iso
 
-CLOUD_COLLECTIONS = ("subscriptions", "virtual_networks", "vms", "costs")
+CLOUD_COLLECTIONS = (
+    "subscriptions", "virtual_networks", "route_tables", "network_interfaces", "vms", "costs",
+)  # fmt: skip
 MAX_PAGE_SIZE = 1000
 _CHILD_CONTACTS = re.compile(r"^/crm/customers/([^/]+)/contacts/?$")
 
@@ -76,10 +78,7 @@ class Routes:
     def __init__(self, crm: CrmStore, seed: int = 42) -> None:
         self.crm = crm
         self.cloud: dict[str, list[dict[str, Any]]] = {
-            "subscriptions": cloud.subscriptions(seed),
-            "virtual_networks": cloud.virtual_networks(seed),
-            "vms": cloud.vms(seed),
-            "costs": cloud.costs(seed),
+            name: getattr(cloud, name)(seed) for name in CLOUD_COLLECTIONS
         }
 
     def dispatch(self, path: str, query: Query, base_url: str, mode: str | None = None) -> Reply:
@@ -171,16 +170,17 @@ class Routes:
         return Reply(200, [] if mode == "empty" else found)
 
     def cloud_page(self, path: str, query: Query, base_url: str, mode: str | None) -> Reply:
-        """Azure style: {"value": [...], "nextLink": absolute URL} (nextLink absent at the end)."""
+        """Flat listing of the ARM estate (every subscription at once) with page numbers:
+        {"value": [...], "nextLink": absolute URL} (nextLink absent at the end)."""
         records = self.cloud[path[len("/cloud/") :]]
         if path == "/cloud/costs":
             since = _get(query, "from")
             if since:
                 try:
-                    dt.date.fromisoformat(since)
+                    day = int(dt.date.fromisoformat(since).strftime("%Y%m%d"))
                 except ValueError as exc:
                     raise BadRequest("from must be YYYY-MM-DD") from exc
-                records = [r for r in records if r["date"] >= since]
+                records = [r for r in records if r["UsageDate"] >= day]
         page = _int(query, "page", 1, 1)
         page_size = _int(query, "page_size", 100, 1, MAX_PAGE_SIZE)
         start = (page - 1) * page_size

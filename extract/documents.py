@@ -34,6 +34,7 @@ from extract.errors import KspyderError, root_cause
 from extract.load import ModelResult
 from extract.locks import source_lock
 from extract.manifest.typing import Model, Source
+from extract.rest.records import normalized
 from extract.secrets import redact
 from extract.sources import build_source, select_models
 
@@ -106,7 +107,7 @@ def _load_model(source: Source, model: Model, full_refresh: bool) -> ModelResult
         state = read_state(db, model.name)
         resource = build_source(source, [model.name]).resources[model.name]
         with _injected(state):
-            counts = _write(db, model, documents(resource))
+            counts = _write(db, model, normalized(documents(resource), model.normalize_ids))
         mongo.flush(db)  # every document durable before the cursor moves on
         save_state(db, model.name, state)
         mongo.flush(db)

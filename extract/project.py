@@ -54,6 +54,11 @@ def outputs_dir() -> Path:
     return home() / "outputs"
 
 
+def report_dir() -> Path:
+    """Where ``kspyder report`` writes the static HTML report."""
+    return outputs_dir() / "report"
+
+
 def demo_dir() -> Path:
     """Where the demo source databases are generated."""
     return home() / "demo"

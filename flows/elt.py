@@ -203,6 +203,14 @@ def aggregate_task(name: str, params: dict[str, str] | None) -> dict[str, Any]:
     return result
 
 
+@task(name="report")
+def report_task() -> dict[str, Any]:
+    """The static HTML report of the cloud estate, after the aggregations."""
+    result = stages.report_stage()
+    get_run_logger().info("report: %s -> %s", result["status"], result["path"])
+    return result
+
+
 @task(name="summary")
 def summary_task(summary: RunSummary, warehouse_url: str | None) -> dict[str, Any]:
     """Record the summary as a Prefect artifact and in the warehouse ledger."""
@@ -231,7 +239,8 @@ def elt(
     retries: int = NETWORK_RETRIES,
     params: dict[str, str] | None = None,
 ) -> Any:  # the summary dict, or a Failed state (calling elt() raises RunFailed)
-    """Extract every source (concurrently), then dbt build, then aggregations, then summary.
+    """Extract every source (concurrently), then dbt build, then aggregations and the report,
+    then summary.
 
     ``sources`` narrows dbt to ``source:<name>+`` and the aggregations to the pipelines
     reading those sources' databases (unless ``dbt_select``/``pipelines`` say otherwise).
@@ -259,6 +268,7 @@ def elt(
         shares = stages.pipeline_params(stages.pipeline_names(pipelines), params or {})
         agg = [aggregate_task.submit(n, p) for n, p in shares.items()]
         summary.aggregates = [_aggregate_result(n, f) for n, f in zip(shares, agg, strict=True)]
+        summary.report = report_task()
     summary.finish()
     result = summary_task(summary, warehouse_url)
     if not summary.ok:  # a Failed state for Prefect; calling elt() raises RunFailed

@@ -159,6 +159,20 @@ def aggregate_stage(name: str, params: dict[str, str] | None = None) -> dict[str
     ).as_dict()
 
 
+def report_stage(database: str = "cloud") -> dict[str, Any]:
+    """Write the HTML report after the aggregations; skipped when no estate was loaded."""
+    from transform.report import has_estate, write_report
+
+    try:
+        if not has_estate(database):
+            return {"status": "skipped", "path": None, "error": None}
+        return {"status": "ok", "path": str(write_report(database)), "error": None}
+    except Exception as exc:  # reported in the summary; the run is then failed
+        from extract.secrets import redact
+
+        return {"status": "failed", "path": None, "error": redact(str(exc))}
+
+
 def pipeline_names(only: list[str] | None = None) -> list[str]:
     """Names of the aggregation pipelines to run (all when ``only`` is empty)."""
     from transform.aggregate import load_pipelines

@@ -52,12 +52,13 @@ class RunSummary:
     models: list[dict[str, Any]] = field(default_factory=list)
     transform: dict[str, Any] | None = None
     aggregates: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, Any] | None = None
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def finish(self) -> RunSummary:
-        """Stamp the end time and collect failures in stage order: extract, dbt, aggregate;
-        warnings (models with status ``warn``) are listed but do not fail the run."""
+        """Stamp the end time and collect failures in stage order: extract, dbt, aggregate,
+        report; warnings (models with status ``warn``) are listed but do not fail the run."""
         self.finished_at = datetime.now(UTC).isoformat()
         failures = [
             f"extract {m['source']}.{m['model']}: {m.get('error')}"
@@ -77,6 +78,8 @@ class RunSummary:
             for a in self.aggregates
             if a["status"] != "ok"
         ]
+        if self.report and self.report["status"] == "failed":
+            failures.append(f"report: {self.report.get('error')}")
         self.failures = [redact(f) for f in failures]
         return self
 
@@ -135,6 +138,9 @@ def stages_lines(summary: RunSummary) -> list[str]:
     for a in summary.aggregates:
         where = ", ".join(a["outputs"]) if a["status"] == "ok" else a.get("error")
         lines.append(f"aggregate {a['pipeline']}: {a['status']} -> {where}")
+    r = summary.report
+    if r and r["status"] != "skipped":
+        lines.append(f"report: {r['status']} -> {r['path'] if r['status'] == 'ok' else r['error']}")
     if summary.ok:
         warned = f" with {len(summary.warnings)} warning(s)" if summary.warnings else ""
         lines.append(f"run succeeded{warned}")

@@ -159,6 +159,13 @@ class Retry(Strict):
     backoff_factor: float = Field(default=0.5, ge=0)
     max_delay: float = Field(default=60.0, gt=0)
     statuses: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+    retry_after_headers: list[str] = Field(
+        default_factory=lambda: ["Retry-After"],
+        min_length=1,
+        description="Response headers giving the wait before a retry (seconds or an HTTP "
+        "date), first present wins; e.g. Azure Cost Management's "
+        "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after",
+    )
 
 
 class Client(Strict):
@@ -175,6 +182,27 @@ class Client(Strict):
     retry: Retry = Field(default_factory=Retry)
 
 
+class RecordsFrom(Strict):
+    """Records from a columns + rows answer (Azure Cost Management query, BigQuery-like APIs)."""
+
+    columns: str = Field(description="Dotted path of the column list in the response")
+    rows: str = Field(description="Dotted path of the rows: arrays of values in column order")
+    column_name: str = Field(
+        default="name", description="Key of the name in each column object (or plain strings)"
+    )
+
+
+class IdNormalization(Strict):
+    """Rewrite ids at load so that joins by id match (ARM ids are case-insensitive)."""
+
+    case: Literal["lower"] = "lower"
+    keys: list[str] = Field(
+        default_factory=lambda: ["id"],
+        min_length=1,
+        description="Keys, at any depth of a document, whose string values are ids",
+    )
+
+
 class Endpoint(Strict):
     """REST endpoint of a model."""
 
@@ -183,6 +211,9 @@ class Endpoint(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     json_body: dict[str, Any] | None = Field(default=None, alias="json")
     data_selector: str | None = None
+    records_from: RecordsFrom | None = Field(
+        default=None, description="Build records from column names and value rows"
+    )
     paginator: Paginator | None = None
     response_actions: list[ResponseAction] = Field(default_factory=list)
     concurrency: int = Field(default=1, ge=1, le=64)
@@ -208,6 +239,7 @@ class ModelDefaults(Strict):
     primary_key: list[str] | None = None
     incremental: Incremental | None = None
     columns: dict[str, Column] = Field(default_factory=dict)
+    normalize_ids: IdNormalization | None = None
     endpoint: dict[str, Any] | None = Field(
         default=None, description="Endpoint settings merged into every model's endpoint"
     )
@@ -235,6 +267,9 @@ class Model(Strict):
         default=None,
         description="merge: column deciding which of several versions of a key read in one "
         "run is kept (the highest); defaults to the incremental cursor.",
+    )
+    normalize_ids: IdNormalization | None = Field(
+        default=None, description="Documents: lower-case ids at load, so joins by id match"
     )
 
     @model_validator(mode="after")

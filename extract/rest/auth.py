@@ -80,6 +80,11 @@ class ClientCredentials(OAuth2ClientCredentials):
         request.headers["Authorization"] = f"Bearer {token}"
         return request
 
+    def invalidate(self) -> None:
+        """Forget the cached token (a 401 said it is no longer valid): the next call fetches."""
+        with self._lock:
+            self._expires_at = 0.0
+
     def is_token_expired(self) -> bool:
         return time.monotonic() >= self._expires_at
 

@@ -19,10 +19,11 @@ from dlt.sources.helpers.rest_client.detector import PaginatorFactory, find_resp
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
-from extract.manifest.typing import Paginator, ResponseAction
+from extract.manifest.typing import Paginator, RecordsFrom, ResponseAction
 from extract.rest import stats
 from extract.rest.context import PageRef
 from extract.rest.paginators import PageWalk, TotalMismatch
+from extract.rest.records import rows_to_records
 from extract.rest.transport import Transport, check_status
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class EndpointFetcher:
     actions: list[ResponseAction] = field(default_factory=list)
     concurrency: int = 1
     _ignored: bool = False
+    records_from: RecordsFrom | None = None
 
     def pages(self, request: Request) -> Iterator[list[Any]]:
         """Yield the record lists of every page of ``request`` (mutated while walking); a
@@ -71,7 +73,7 @@ class EndpointFetcher:
                 return
             payload = _parse(response, where)
             selector = selector or _detect_selector(payload)
-            data = _select(payload, selector, where, explicit=bool(self.data_selector))
+            data = self._records(payload, selector, where)
             try:
                 more = walk.advance(response, data, request)
             except (ValueError, KeyError, TypeError) as exc:
@@ -119,7 +121,15 @@ class EndpointFetcher:
         response = self._fetch(request, where)
         if response is None:
             return None
-        return _select(_parse(response, where), selector, where, bool(self.data_selector))
+        return self._records(_parse(response, where), selector, where)
+
+    def _records(self, payload: Any, selector: str, where: PageRef) -> list[Any]:
+        if self.records_from is None:
+            return _select(payload, selector, where, explicit=bool(self.data_selector))
+        try:
+            return rows_to_records(payload, self.records_from)
+        except ValueError as exc:
+            raise where.error(str(exc)) from None
 
     def _action(self, response: Response) -> str | None:
         for action in self.actions:

@@ -56,8 +56,9 @@ def _at(record: dict[str, Any], path: Path) -> Any:
 class KeyCheck:
     """Checks the records of one model; fails on the first collision, naming both keys."""
 
-    def __init__(self, source: str, model: Model, schema: Schema) -> None:
+    def __init__(self, source: str, model: Model, schema: Schema, enabled: bool = True) -> None:
         self.source, self.model = source, model.name
+        self.enabled = enabled  # documents are stored whole: their keys never become columns
         self._schema, self._naming = schema, schema.naming
         self._json = {self._column(n) for n, c in model.columns.items() if c.type == "json"}
         self._dropped = set(column_paths(model, "drop"))  # removed later, at extraction
@@ -65,6 +66,8 @@ class KeyCheck:
 
     def check(self, records: list[Any]) -> None:
         """Check a page of records (non-objects are left to dlt)."""
+        if not self.enabled:
+            return
         for record in records:
             if type(record) is dict:
                 self._record(record, ())

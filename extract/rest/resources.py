@@ -175,6 +175,7 @@ def _fetcher(source: Source, model: Model, transport: Transport) -> EndpointFetc
         data_selector=endpoint.data_selector,
         actions=list(endpoint.response_actions),
         concurrency=endpoint.concurrency,
+        records_from=endpoint.records_from,
     )
 
 
@@ -240,7 +241,7 @@ def build_resources(
         model = source.models[name]
         template = RequestTemplate(source, model, auth)
         fetcher = _fetcher(source, model, transport)
-        keys = KeyCheck(source.name, model, schema)
+        keys = KeyCheck(source.name, model, schema, enabled=source.target != "documents")
         parent = parent_of(model)
         if parent is None:
             resources[name] = _top_level(template, fetcher, keys)

@@ -25,6 +25,7 @@ from extract.manifest.typing import Client, Retry
 from extract.rest import stats
 from extract.rest.context import PageRef
 from extract.rest.origins import GuardedSession, OriginBoundAuth
+from extract.rest.reauth import error_code, refresh_token
 from extract.rest.throttle import RateBudget
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class Backoff:
         outcome = state.outcome
         if outcome is not None and not outcome.failed:
             response = outcome.result()
-            asked = retry_after_seconds(response.headers.get("Retry-After"))
+            for header in self.policy.retry_after_headers:  # the first one present wins
+                asked = retry_after_seconds(response.headers.get(header))
+                if asked is not None:
+                    break
         if asked is not None and asked > 0:
             delay = asked * random.uniform(1.0, 1.1)
         else:
@@ -159,6 +163,10 @@ class Transport:
         )
         try:
             response: requests.Response = retrying(self._attempt, request, where.model)
+            if response.status_code == 401 and refresh_token(request.auth):
+                log.info("%s: HTTP 401, token refreshed once", where.describe())
+                response = retrying(self._attempt, request, where.model)
+                response.refreshed = True  # type: ignore[attr-defined]
         except requests.RequestException as exc:
             raise where.error(f"{type(exc).__name__}: {_short(exc)}") from None
         return response
@@ -189,4 +197,8 @@ def check_status(response: requests.Response, where: PageRef) -> None:
     message = f"HTTP {response.status_code} {response.reason}{tried}"
     if response.status_code not in AUTH_STATUSES:  # auth errors may echo credentials
         message += f": {' '.join(response.text[:200].split())!r}"
+    elif error_code(response):
+        message += f" ({error_code(response)})"
+    if getattr(response, "refreshed", False):
+        message += " even after refreshing the token"
     raise where.error(message)

@@ -14,11 +14,11 @@ import typer
 
 def build_app() -> typer.Typer:
     """The root app with every command module's commands and groups."""
-    from flows.cli import core, documents, run, transform
+    from flows.cli import core, documents, report, run, transform
     from flows.cli.common import root_app
 
     app = root_app()
-    for module in (core, transform, documents, run):
+    for module in (core, transform, documents, report, run):
         app.registered_commands += module.app.registered_commands
         app.registered_groups += module.app.registered_groups
     return app

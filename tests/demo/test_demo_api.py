@@ -146,7 +146,7 @@ def test_cloud_next_link_pagination(client: requests.Session, api: DemoApiHandle
     assert len(names) == len(set(names)) == 600
     costs = get(client, api, "/cloud/costs", **{"from": "2025-12-30", "page_size": 50})
     assert "from=2025-12-30" in costs["nextLink"] and "page=2" in costs["nextLink"]
-    assert {c["date"] for c in costs["value"]} == {"2025-12-30", "2025-12-31"}
+    assert {c["UsageDate"] for c in costs["value"]} == {20251230, 20251231}
     assert len(get(client, api, "/cloud/subscriptions")["value"]) == 4
 
 
@@ -293,14 +293,8 @@ def test_people_and_cloud_shapes() -> None:
         assert len({p[key] for p in population}) == 2000
     assert all(p["email"] == p["email"].lower() for p in population)
     assert all(iban_is_valid(p["iban"]) and p["iban"].startswith("FR") for p in population)
-    assert len(cloud.subscriptions()) == 4 and len(cloud.virtual_networks()) == 40
-    vms = cloud.vms()
-    assert len(vms) == 600
-    subnet_ids = {f"{v['id']}/subnets/{s['name']}" for v in cloud.virtual_networks()
-                  for s in v["subnets"]}  # fmt: skip
-    assert all(nic["subnet_id"] in subnet_ids for vm in vms for nic in vm["nics"])
     costs = cloud.costs()
-    assert 1000 < len(costs) < 10_000 and len({c["id"] for c in costs}) == len(costs)
+    assert len(costs) == 90 * 40 and len({c["id"] for c in costs}) == len(costs)
 
 
 def test_build_erp(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ demo API serving it."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -15,9 +16,12 @@ from dlt.extract.source import DltSource
 
 from demo import cloud
 from demo.api import DemoApi, serve_demo_api
-from extract import mongo, sources
+from demo.local import arm_environment
+from extract import mongo, project, sources
+from extract.manifest.loader import parse_source
 from extract.manifest.typing import Source
 from extract.project import ROOT
+from extract.rest.records import normalized
 
 Rows = Callable[[], Iterable[Any]]
 
@@ -63,26 +67,35 @@ def _resource(source: Source, name: str, rows: dict[str, Rows]) -> Any:
     return dlt.resource(incremental, name=name)
 
 
+CLOUD_MODELS = ("subscriptions", "virtual_networks", "route_tables", "network_interfaces",
+                "vms", "costs")  # fmt: skip
+
+
+def load_demo_estate(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
+    """The full demo estate as the ARM API serves it (mixed-case references), loaded into the
+    embedded database ``cloud`` with the id normalisation that manifests/cloud.yml declares.
+    Returns the served (not normalised) documents."""
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.setenv(name, "unused")
+    models = parse_source(project.ROOT / "manifests" / "cloud.yml").models
+    served = {name: getattr(cloud, name)() for name in CLOUD_MODELS}
+    for name, docs in served.items():
+        stored = normalized(copy.deepcopy(docs), models[name].normalize_ids)
+        mongo.bulk_upsert("cloud", name, stored, models[name].primary_key)
+    return served
+
+
 @pytest.fixture
-def demo_cloud() -> dict[str, list[dict[str, Any]]]:
-    """The full demo cloud inventory, upserted into the embedded database ``cloud``."""
-    data = {
-        "subscriptions": cloud.subscriptions(),
-        "virtual_networks": cloud.virtual_networks(),
-        "vms": cloud.vms(),
-        "costs": cloud.costs(),
-    }
-    for name, docs in data.items():
-        mongo.bulk_upsert("cloud", name, docs, ["id"])
-    return data
+def demo_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
+    """The demo estate in the embedded database ``cloud`` (see ``load_demo_estate``)."""
+    return load_demo_estate(monkeypatch)
 
 
 @pytest.fixture
 def cloud_api(manifests_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoApi]:
-    """The demo API on loopback, with manifests/cloud.yml pointed at it."""
+    """The demo API on loopback, with manifests/cloud.yml pointed at it by env vars only."""
     shutil.copy(ROOT / "manifests" / "cloud.yml", manifests_dir / "cloud.yml")
     with serve_demo_api(rate_per_second=None) as api:
-        monkeypatch.setenv("CLOUD_API_URL", api.base_url)
-        monkeypatch.setenv("CLOUD_API_TOKEN", api.token)
-        monkeypatch.setenv("CRM_API_TOKEN", api.token)  # the manifest's nested fallback
+        for name, value in arm_environment(api.base_url).items():
+            monkeypatch.setenv(name, value)
         yield api

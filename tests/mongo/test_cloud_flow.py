@@ -1,4 +1,4 @@
-"""End to end: demo API -> manifests/cloud.yml -> MongoDB -> the three pipelines, via the CLI."""
+"""End to end: demo ARM API -> manifests/cloud.yml -> MongoDB -> the pipelines, via the CLI."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 from demo import cloud
 from demo.api import DemoApi
 from extract import mongo
+from extract.manifest.typing import IdNormalization
+from extract.rest.records import normalize_ids
 from flows.cli import build_app
+from tests.mongo.conftest import CLOUD_MODELS
 from tests.mongo.test_demo_pipelines import costs_by, routes, vms_by
 
 app = build_app()
@@ -34,17 +37,13 @@ def _written(output: str) -> dict[str, list[str]]:
 
 
 def test_cloud_documents_load_and_aggregate(cloud_api: DemoApi) -> None:
-    expected = {
-        "subscriptions": cloud.subscriptions(),
-        "virtual_networks": cloud.virtual_networks(),
-        "vms": cloud.vms(),
-        "costs": cloud.costs(),
-    }
+    served = {name: getattr(cloud, name)() for name in CLOUD_MODELS}
     first = _invoke("documents", "load", "cloud")
     assert first.exit_code == 0, first.output
-    counts = {name: len(docs) for name, docs in expected.items()}
+    counts = {name: len(docs) for name, docs in served.items()}
     assert mongo.collection_counts("cloud") == counts
-    vm = expected["vms"][0]
+    vm = normalize_ids(cloud.vms()[7], IdNormalization())  # stored whole, ids lower-cased
+    assert {"CostCenter", "Cost Center"} <= set(vm["tags"])
     assert mongo.read_document("cloud", "vms", vm["id"]) == {"_id": vm["id"], **vm}
 
     again = _invoke("documents", "load", "cloud")
@@ -55,27 +54,49 @@ def test_cloud_documents_load_and_aggregate(cloud_api: DemoApi) -> None:
     run = _invoke("aggregate")
     assert run.exit_code == 0, run.output
     written = _written(run.output)
-    assert sorted(written) == ["cost_by_tag", "routes_by_vnet", "vms_by_option"]
+    assert sorted(written) == [
+        "cost_by_resource", "cost_by_tag", "nic_disagreements", "routes_by_vnet", "vms_by_option"
+    ]  # fmt: skip
     routes_json = json.loads(Path(written["routes_by_vnet"][0]).read_text())
-    assert routes_json == routes(expected["virtual_networks"])
+    assert routes_json == routes(served)
     vms_json = json.loads(Path(written["vms_by_option"][0]).read_text())
-    assert vms_json == vms_by(expected["vms"], "accelerated_networking")
+    assert vms_json == vms_by(served, "enableAcceleratedNetworking")
     cost_json = json.loads(Path(written["cost_by_tag"][0]).read_text())
-    sums = costs_by(expected["costs"], "cost_center")
-    assert {(r["tag_value"], r["resource_group"], r["month"]): r["records"] for r in cost_json} == {
-        k: n for k, (_, n) in sums.items()
+    sums = costs_by(served, "CostCenter")
+    got = {
+        (r["TagValue"], r["ServiceName"], r["ChargePeriodStart"]): r["records"] for r in cost_json
     }
+    assert got == {k: n for k, (_, n) in sums.items()}
     assert written["cost_by_tag"][2].endswith("aggregates.cost_by_tag")
 
-    option = _invoke("aggregate", "vms_by_option", "--param", "option=patch_mode")
+    option = _invoke("aggregate", "vms_by_option", "--param", "option=enableIPForwarding")
     assert option.exit_code == 0, option.output
     path = _written(option.output)["vms_by_option"][0]
-    assert json.loads(Path(path).read_text()) == vms_by(expected["vms"], "patch_mode")
+    assert json.loads(Path(path).read_text()) == vms_by(served, "enableIPForwarding")
+
+
+def test_cloud_load_survives_throttling_expiry_and_cost_paging(cloud_api: DemoApi) -> None:
+    """429s (ARM and Cost Management's own header) and a token revoked mid-walk: still exact."""
+    subs = cloud.subscriptions()
+    cloud_api.add_fault(f"{subs[1]['id']}/providers/Microsoft.Compute", "status", status=429,
+                        retry_after=1)  # fmt: skip
+    cloud_api.add_fault(f"{subs[2]['id']}/providers/Microsoft.Network/networkInterfaces",
+                        "expire_token")  # fmt: skip
+    cloud_api.add_fault(f"{subs[0]['id']}/providers/Microsoft.CostManagement", "qpu",
+                        retry_after=1)  # fmt: skip
+    result = _invoke("documents", "load", "cloud")
+    assert result.exit_code == 0, result.output
+    assert mongo.collection_counts("cloud") == {n: len(getattr(cloud, n)()) for n in CLOUD_MODELS}
+    assert cloud_api.faults.pending() == []
+    bodies = cloud_api.arm.cost_bodies
+    assert len(bodies) > 4 and all(b == bodies[0] for b in bodies)  # nextLink POSTed again
+    tokens = [p for _, m, p in cloud_api.stats() if m == "POST" and "oauth2" in p]
+    assert len(tokens) == len(CLOUD_MODELS) + 1  # one per model's build, one refresh
 
 
 def test_aggregate_command_options() -> None:
     tests = _invoke("aggregate", "--test")
-    assert tests.exit_code == 0 and tests.output.count("passed") == 3, tests.output
+    assert tests.exit_code == 0 and tests.output.count("passed") == 5, tests.output
     listed = _invoke("aggregate", "--list")
     assert "cloud.virtual_networks" in listed.output and "region:string=None" in listed.output
     bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")

@@ -1,67 +1,123 @@
-"""The three demo pipelines over the FULL demo data, checked against plain Python."""
+"""The demo pipelines over the FULL ARM estate, checked against plain Python on the served data.
+
+The Python side joins ids case-insensitively on the documents as the API serves them (mixed
+case); the pipelines run on what the manifest loads (ids lower-cased by ``normalize_ids``).
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demo import cloud
 from extract import project
 from extract.errors import KspyderError
 from tests.helpers import query
 from transform.aggregate import check_fixture, get_pipeline, load_pipelines, run_pipeline
 
 Data = dict[str, list[dict[str, Any]]]
+NIC_OPTIONS = {"accelerated_networking": "enableAcceleratedNetworking",
+               "ip_forwarding": "enableIPForwarding"}  # fmt: skip
 
 
-def routes(vnets: list[dict[str, Any]], region: str | None = None) -> list[dict[str, Any]]:
+def by_id(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Documents by lower-cased id (ARM ids are case-insensitive)."""
+    return {d["id"].lower(): d for d in docs}
+
+
+def routes(served: Data, region: str | None = None) -> list[dict[str, Any]]:
+    tables = by_id(served["route_tables"])
     rows = [
         {
             "vnet": v["name"],
-            "region": v["region"],
+            "region": v["location"],
             "subnet": s["name"],
-            "subnet_prefix": s["address_prefix"],
-            "route_table": s["route_table"]["name"],
+            "subnet_prefix": s["properties"]["addressPrefix"],
+            "route_table": table["name"],
             "route": r["name"],
-            "address_prefix": r["address_prefix"],
-            "next_hop_type": r["next_hop_type"],
-            "next_hop_ip": r["next_hop_ip"],
+            "address_prefix": r["properties"]["addressPrefix"],
+            "next_hop_type": r["properties"]["nextHopType"],
+            "next_hop_ip": r["properties"].get("nextHopIpAddress"),
         }
-        for v in vnets
-        if region is None or v["region"] == region
-        for s in v["subnets"]
-        if s["route_table"]
-        for r in s["route_table"]["routes"]
+        for v in served["virtual_networks"]
+        if region is None or v["location"] == region
+        for s in v["properties"]["subnets"]
+        if "routeTable" in s["properties"]
+        for table in [tables[s["properties"]["routeTable"]["id"].lower()]]
+        for r in table["properties"]["routes"]
     ]
     return sorted(rows, key=lambda r: (r["vnet"], r["subnet"], r["route"]))
 
 
-def vms_by(vms: list[dict[str, Any]], option: str) -> list[dict[str, Any]]:
-    counts = Counter(v["options"][option] for v in vms)
+def vm_nics(served: Data) -> dict[str, list[dict[str, Any]]]:
+    """Each VM's NIC documents, by VM name, sorted by NIC name."""
+    nics = by_id(served["network_interfaces"])
+    return {
+        vm["name"]: sorted(
+            (
+                nics[ref["id"].lower()]
+                for ref in vm["properties"]["networkProfile"]["networkInterfaces"]
+            ),
+            key=lambda n: n["name"],
+        )
+        for vm in served["vms"]
+    }
+
+
+def vms_by(served: Data, option: str) -> list[dict[str, Any]]:
+    values: dict[str, str] = {}
+    for name, nics in vm_nics(served).items():
+        seen = {n["properties"][option] for n in nics}
+        values[name] = "mixed" if len(seen) > 1 else "enabled" if True in seen else "disabled"
+    counts = Counter(values.values())
     return [
-        {
-            "vms": counts[value],
-            "names": sorted(v["name"] for v in vms if v["options"][option] == value),
-            "option": option,
-            "value": value,
-        }
+        {"option": option, "value": value, "vms": counts[value],
+         "names": sorted(n for n, v in values.items() if v == value)}
         for value in sorted(counts)
-    ]
+    ]  # fmt: skip
 
 
-def costs_by(costs: list[dict[str, Any]], tag: str, since: str = "") -> dict[tuple[str, ...], Any]:
-    sums: dict[tuple[str, ...], list[float]] = defaultdict(list)
-    for c in costs:
-        if c["date"] >= since:
-            key = (c["tags"].get(tag, "(untagged)"), c["resource_group"], c["date"][:7])
-            sums[key].append(c["cost"])
+def disagreements(served: Data) -> list[dict[str, Any]]:
+    rows = []
+    for name, nics in sorted(vm_nics(served).items()):
+        listed = [{"nic": n["name"], **{k: n["properties"][p] for k, p in NIC_OPTIONS.items()}}
+                  for n in nics]  # fmt: skip
+        differs = {f"{k}_differs": len({n[k] for n in listed}) > 1 for k in NIC_OPTIONS}
+        if any(differs.values()):
+            rows.append({"vm": name, "nics": listed, **differs})
+    return rows
+
+
+def resources(served: Data) -> dict[str, dict[str, Any]]:
+    return by_id(served["vms"]) | by_id(served["virtual_networks"])
+
+
+def costs_by(served: Data, tag: str, since: int = 0) -> dict[tuple[str, str, str], Any]:
+    known = resources(served)
+    sums: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for c in served["costs"]:
+        if c["UsageDate"] >= since:
+            found = known.get(c["ResourceId"].lower())
+            value = found["tags"].get(tag, "(untagged)") if found else "(untagged)"
+            day = str(c["UsageDate"])
+            sums[(value, c["ServiceName"], f"{day[:4]}-{day[4:6]}-01")].append(c["PreTaxCost"])
     return {k: (math.fsum(v), len(v)) for k, v in sums.items()}
+
+
+def top_resources(served: Data, top: int) -> list[tuple[str, str | None, float]]:
+    totals: dict[str, list[float]] = defaultdict(list)
+    for c in served["costs"]:
+        totals[c["ResourceId"].lower()].append(c["PreTaxCost"])
+    known = resources(served)
+    ranked = sorted(totals.items(), key=lambda kv: (-math.fsum(kv[1]), kv[0]))[:top]
+    return [(rid, known[rid]["name"] if rid in known else None, math.fsum(v)) for rid, v in ranked]
 
 
 def _json(path: str) -> Any:
@@ -79,7 +135,7 @@ def test_every_demo_pipeline_passes_its_fixture_test() -> None:
 def test_routes_by_vnet_matches_python(demo_cloud: Data, region: str | None) -> None:
     params = {"region": region} if region else {}
     json_path, csv_path = run_pipeline("routes_by_vnet", params)
-    expected = routes(demo_cloud["virtual_networks"], region)
+    expected = routes(demo_cloud, region)
     assert _json(json_path) == expected
     assert bool(expected) == (region != "nowhere")
     with open(csv_path, newline="") as fh:
@@ -87,49 +143,107 @@ def test_routes_by_vnet_matches_python(demo_cloud: Data, region: str | None) -> 
     assert rows == [{k: "" if v is None else str(v) for k, v in r.items()} for r in expected]
 
 
-@pytest.mark.parametrize("option", ["accelerated_networking", "os_disk_type", "patch_mode"])
+def test_routes_join_needs_the_id_normalisation(demo_cloud: Data) -> None:
+    """About a fifth of the served references differ in case: an exact join would lose them."""
+    exact = {t["id"] for t in demo_cloud["route_tables"]}
+    refs = [s["properties"]["routeTable"]["id"] for v in demo_cloud["virtual_networks"]
+            for s in v["properties"]["subnets"] if "routeTable" in s["properties"]]  # fmt: skip
+    assert 0 < sum(ref not in exact for ref in refs)
+    json_path, _ = run_pipeline("routes_by_vnet", {})
+    assert {(r["vnet"], r["subnet"]) for r in _json(json_path)} == {
+        (r["vnet"], r["subnet"]) for r in routes(demo_cloud)
+    }
+    assert {r["next_hop_type"] for r in _json(json_path)} >= {"VirtualAppliance", "Internet"}
+
+
+@pytest.mark.parametrize("option", ["enableAcceleratedNetworking", "enableIPForwarding"])
 def test_vms_by_option_matches_python(demo_cloud: Data, option: str) -> None:
-    params = {} if option == "accelerated_networking" else {"option": option}
+    params = {} if option == "enableAcceleratedNetworking" else {"option": option}
     json_path, csv_path = run_pipeline("vms_by_option", params)
     got = _json(json_path)
-    assert got == vms_by(demo_cloud["vms"], option)
-    assert sum(r["vms"] for r in got) == cloud.VM_COUNT
+    assert got == vms_by(demo_cloud, option)
+    assert sum(r["vms"] for r in got) == len(demo_cloud["vms"])
+    assert "mixed" in {r["value"] for r in got}
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [json.loads(r["names"]) for r in rows] == [r["names"] for r in got]  # lists as JSON
 
 
+def test_nic_disagreements_matches_python(demo_cloud: Data) -> None:
+    [json_path] = run_pipeline("nic_disagreements", {})
+    expected = disagreements(demo_cloud)
+    assert _json(json_path) == expected and len(expected) > 10
+
+
 @pytest.mark.parametrize(
-    ("tag", "since"), [("cost_center", None), ("env", "2025-12-01"), ("owner_team", None)]
+    ("tag", "since"), [("CostCenter", None), ("env", 20251201), ("owner", None)]
 )
-def test_cost_by_tag_matches_python(demo_cloud: Data, tag: str, since: str | None) -> None:
-    params = {"tag": tag} | ({"since": since} if since else {})
+def test_cost_by_tag_matches_python(demo_cloud: Data, tag: str, since: int | None) -> None:
+    params = {"tag": tag} | ({"since": str(since)} if since else {})
     json_path, csv_path, table = run_pipeline("cost_by_tag", params)
-    expected = costs_by(demo_cloud["costs"], tag, since or "")
+    expected = costs_by(demo_cloud, tag, since or 0)
     got = _json(json_path)
-    assert [(r["tag_value"], r["resource_group"], r["month"]) for r in got] == sorted(expected)
+    assert [(r["TagValue"], r["ServiceName"], r["ChargePeriodStart"]) for r in got] == sorted(
+        expected
+    )
     for row in got:
-        total, records = expected[(row["tag_value"], row["resource_group"], row["month"])]
-        assert row["records"] == records and row["tag"] == tag
-        assert row["cost"] == round(row["cost"], 2) == pytest.approx(total, abs=0.005 + 1e-9)
+        total, records = expected[(row["TagValue"], row["ServiceName"], row["ChargePeriodStart"])]
+        assert row["records"] == records and row["TagKey"] == tag
+        assert row["BilledCost"] == row["EffectiveCost"] == pytest.approx(total, abs=0.005 + 1e-9)
+        assert row["BillingCurrency"] == "EUR"
     assert sum(r["records"] for r in got) == sum(n for _, n in expected.values())
     assert table.endswith("aggregates.cost_by_tag")
-    stored = query(str(project.duckdb_path()), "select count(*), sum(records), sum(cost) "
+    stored = query(str(project.duckdb_path()), "select count(*), sum(records), sum(\"BilledCost\") "
                    "from aggregates.cost_by_tag")  # fmt: skip
     assert stored[0][:2] == (len(got), sum(r["records"] for r in got))
-    assert stored[0][2] == pytest.approx(sum(r["cost"] for r in got))
+    assert stored[0][2] == pytest.approx(sum(r["BilledCost"] for r in got))
     with open(csv_path, newline="") as fh:
         assert len(list(csv.DictReader(fh))) == len(got)
 
 
+def test_cost_by_resource_matches_python(demo_cloud: Data) -> None:
+    json_path, _ = run_pipeline("cost_by_resource", {"top": "7"})
+    got = _json(json_path)
+    expected = top_resources(demo_cloud, 7)
+    assert [(r["ResourceId"], r["ResourceName"]) for r in got] == [(i, n) for i, n, _ in expected]
+    for row, (_, _, total) in zip(got, expected, strict=True):
+        assert row["BilledCost"] == pytest.approx(total, abs=0.005 + 1e-9)
+        assert row["Tags"] == resources(demo_cloud)[row["ResourceId"]]["tags"]
+
+
+def test_a_pipeline_on_fields_no_document_has_warns(
+    demo_cloud: Data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The old flat pipeline over ARM data returned 0 rows silently; now it says why."""
+    shutil.copy(project.ROOT / "mongo_pipelines" / "pipeline.schema.json", tmp_path)
+    (tmp_path / "flat_routes.yml").write_text(
+        "description: routes of the old flat shape\ndatabase: cloud\ncollection: virtual_networks\n"
+        "stages:\n  - $match: {region: westeurope}\n  - $unwind: $subnets\n"
+        "  - $lookup: {from: route_tables, localField: subnets.route_table_id, foreignField: id,"
+        " as: rt}\n  - $project: {_id: 0, name: 1}\n"
+    )
+    monkeypatch.setenv("KSPYDER_MONGO_PIPELINES", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="transform.aggregate.run"):
+        [json_path] = run_pipeline("flat_routes", {})
+    assert _json(json_path) == []
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("field 'region' that no document of cloud.virtual_networks has" in w for w in warned)
+    assert any("'subnets.route_table_id'" in w for w in warned)
+    assert not any("'id'" in w for w in warned)  # route_tables.id exists
+    caplog.clear()
+    monkeypatch.delenv("KSPYDER_MONGO_PIPELINES")
+    run_pipeline("routes_by_vnet", {"region": "westeurope"})
+    assert caplog.records == []
+
+
 def test_parameters_are_checked_before_running(demo_cloud: Data) -> None:
-    with pytest.raises(KspyderError, match="'nope' is not one of accelerated_networking"):
+    with pytest.raises(KspyderError, match="'nope' is not one of enableAcceleratedNetworking"):
         run_pipeline("vms_by_option", {"option": "nope"})
-    with pytest.raises(KspyderError, match=r"parameter 'since': expected a date"):
+    with pytest.raises(KspyderError, match=r"parameter 'since': expected an? int"):
         run_pipeline("cost_by_tag", {"since": "December"})
     with pytest.raises(KspyderError, match=r"unknown parameter\(s\) colour \(declared: region\)"):
         run_pipeline("routes_by_vnet", {"colour": "red"})
-    with pytest.raises(KspyderError, match="unknown pipeline 'nope'; available: cost_by_tag"):
+    with pytest.raises(KspyderError, match="unknown pipeline 'nope'; available: cost_by_resource"):
         get_pipeline("nope")
 
 
@@ -140,8 +254,11 @@ def test_cost_by_tag_table_in_postgres(
     monkeypatch.setenv("KSPYDER_WAREHOUSE", pg_database)
     outputs = run_pipeline("cost_by_tag", {})
     got = _json(outputs[0])
-    rows = query(pg_database, "select tag_value, cost, records from aggregates.cost_by_tag "
-                 "order by tag_value, resource_group, month")  # fmt: skip
-    assert [(r["tag_value"], r["cost"], r["records"]) for r in got] == [tuple(r) for r in rows]
-    run_pipeline("cost_by_tag", {"since": "2025-12-31"})  # replaced whole, not appended
+    rows = query(
+        pg_database,
+        'select "TagValue", "BilledCost", records from aggregates.cost_by_tag '
+        'order by "TagValue", "ServiceName", "ChargePeriodStart"',
+    )
+    assert [(r["TagValue"], r["BilledCost"], r["records"]) for r in got] == [tuple(r) for r in rows]
+    run_pipeline("cost_by_tag", {"since": "20251231"})  # replaced whole, not appended
     assert query(pg_database, "select sum(records) from aggregates.cost_by_tag")[0][0] == 40

@@ -192,7 +192,9 @@ def test_load_pipelines_collects_problems_of_every_file(tmp_path: Path) -> None:
 
 def test_demo_pipelines_are_valid() -> None:
     pipelines = load_pipelines(ROOT / "mongo_pipelines")
-    assert sorted(pipelines) == ["cost_by_tag", "routes_by_vnet", "vms_by_option"]
+    assert sorted(pipelines) == [
+        "cost_by_resource", "cost_by_tag", "nic_disagreements", "routes_by_vnet", "vms_by_option"
+    ]  # fmt: skip
     assert all(p.test is not None for p in pipelines.values())
 
 

@@ -17,8 +17,9 @@ import pytest
 from demo import cloud
 from extract import mongo
 from extract.documents import load_documents
-from extract.manifest.typing import Index
+from extract.manifest.typing import IdNormalization, Index
 from extract.project import ROOT
+from extract.rest.records import normalized
 from tests.helpers import load
 from tests.mongo.test_demo_pipelines import vms_by
 from transform.aggregate import check_fixture, explain_pipeline, load_pipelines, run_pipeline
@@ -61,15 +62,18 @@ def test_load_documents_on_a_server(
     manifest = (
         "kind: rest\ntarget: documents\nclient: {base_url: 'http://127.0.0.1:9'}\n"
         "models:\n  vms:\n    endpoint: {path: /vms}\n    primary_key: id\n"
-        "    write_disposition: merge\n    incremental: {cursor: updated_at}\n"
-        "    columns:\n      nic_ip: {pii: drop, path: nics.private_ip}\n"
+        "    write_disposition: merge\n    incremental: {cursor: properties.timeCreated}\n"
+        "    columns:\n      admin: {pii: drop, path: properties.osProfile.adminUsername}\n"
     )
     source = load(manifests_dir, server_db, manifest)
     fake_rest["vms"] = cloud.vms
     assert load_documents(source)[0].rows == cloud.VM_COUNT
     assert load_documents(source)[0].rows == 0  # incremental: nothing newer
     assert mongo.count(server_db, "vms") == cloud.VM_COUNT
-    assert mongo.count(server_db, "vms", {"nics.private_ip": {"$exists": True}}) == 0
+    assert (
+        mongo.count(server_db, "vms", {"properties.osProfile.adminUsername": {"$exists": True}})
+        == 0
+    )
 
 
 def test_demo_pipelines_on_a_server(
@@ -84,9 +88,13 @@ def test_demo_pipelines_on_a_server(
         result = check_fixture(pipeline)
         assert result is not None
         assert result.passed, (result.expected, result.actual)
-    vms = cloud.vms()
-    mongo.bulk_upsert(server_db, "vms", vms, ["id"])
-    json_path = run_pipeline("vms_by_option", {"option": "os_disk_type"})[0]
-    assert json.loads(Path(json_path).read_text()) == vms_by(vms, "os_disk_type")
+    served = {"vms": cloud.vms(), "network_interfaces": cloud.network_interfaces()}
+    for name, docs in served.items():
+        lowered = normalized(docs, IdNormalization())
+        mongo.bulk_upsert(server_db, name, lowered, ["id"])
+    json_path = run_pipeline("vms_by_option", {"option": "enableIPForwarding"})[0]
+    expected = vms_by({"vms": cloud.vms(), "network_interfaces": cloud.network_interfaces()},
+                      "enableIPForwarding")  # fmt: skip
+    assert json.loads(Path(json_path).read_text()) == expected
     plan = explain_pipeline("vms_by_option", {})
     assert "queryPlanner" in str(plan) or "stages" in plan

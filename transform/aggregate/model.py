@@ -83,6 +83,10 @@ class FixtureTest(Strict):
     """A self-check: run the stages over ``fixture`` documents and compare with ``expected``."""
 
     fixture: list[dict[str, Any]]
+    collections: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Documents of the other collections the stages read ($lookup, $unionWith)",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     expected: list[dict[str, Any]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,10 +10,13 @@ from typing import Any
 
 from extract import mongo, project
 from extract.errors import ConfigError, KspyderError, Problem
+from transform.aggregate.fields import missing_fields
 from transform.aggregate.model import Pipeline
 from transform.aggregate.outputs import write_outputs
 from transform.aggregate.params import render, resolve
 from transform.aggregate.validate import javascript_issues, parse_pipeline
+
+log = logging.getLogger(__name__)
 
 
 def pipeline_files(directory: Path | None = None) -> list[Path]:
@@ -76,7 +80,10 @@ def run_pipeline(name: str, params: Mapping[str, Any] | None = None) -> list[str
     ``params`` are text (``--param k=v``) or typed values, checked against the declared types.
     """
     pipeline = get_pipeline(name)
-    rows = mongo.aggregate(pipeline.database, pipeline.collection, stages_for(pipeline, params))
+    stages = stages_for(pipeline, params)
+    for message in missing_fields(pipeline.database, pipeline.collection, stages):
+        log.warning("pipeline '%s': %s", name, message)
+    rows = mongo.aggregate(pipeline.database, pipeline.collection, stages)
     return write_outputs(pipeline, rows)
 
 
@@ -106,6 +113,8 @@ def check_fixture(pipeline: Pipeline) -> FixtureResult | None:
     stages = stages_for(pipeline, pipeline.test.params)
     with mongo.scratch_database() as db:
         mongo.insert(db, pipeline.collection, pipeline.test.fixture)
+        for name, docs in pipeline.test.collections.items():
+            mongo.insert(db, name, docs)
         actual = mongo.aggregate(db, pipeline.collection, stages)
     expected = pipeline.test.expected
     return FixtureResult(pipeline.name, actual == expected, expected, actual)

@@ -17,6 +17,8 @@ HMAC_KEY = "test-hmac-key-0123456789"  # the key tests/conftest.py sets for ever
 @pytest.fixture(autouse=True)
 def _crm_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRM_API_TOKEN", "demo-token")
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):  # cloud.yml
+        monkeypatch.setenv(name, "unused")
     monkeypatch.delenv("ERP_DATABASE_URL", raising=False)
     monkeypatch.delenv("KSPYDER_DBT_PROJECT", raising=False)
     monkeypatch.delenv("KSPYDER_ANALYST_ROLE", raising=False)
