@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from extract import project
-from extract.load import extract_source
+from extract.load import extract_source, make_pipeline
 from extract.manifest.typing import Source
 from extract.rebuild import drop_source
+from extract.sources import build_source
 from extract.warehouse import Warehouse, resolve
 from tests.helpers import load, query
 
@@ -236,15 +237,17 @@ def test_parquet_for_users_is_compressed_load_files_are_not(
     source = _source(manifests_dir, url)
     out = tmp_path / "out"
     assert extract_source(source, resolve(to="parquet", out=out), ["people"])[0].status == "ok"
-    assert extract_source(source, resolve(), ["people"])[0].status == "ok"
+    pipeline = make_pipeline(source, resolve())  # loaded packages keep no data files:
+    pipeline.extract(build_source(source, ["people"]), loader_file_format="parquet")
+    pipeline.normalize()  # look at the package before its load
 
     def codecs(files: list[Path]) -> set[str]:
         assert files
         return {pq.ParquetFile(f).metadata.row_group(0).column(0).compression for f in files}
 
     assert codecs(list((out / "src" / "people").glob("*.parquet"))) == {"SNAPPY"}
-    loaded = project.pipelines_dir() / "kspyder_src" / "load" / "loaded"
-    assert codecs(list(loaded.glob("*/completed_jobs/people.*.parquet"))) == {"UNCOMPRESSED"}
+    normalized = project.pipelines_dir() / "kspyder_src" / "load" / "normalized"
+    assert codecs(list(normalized.glob("*/new_jobs/people.*.parquet"))) == {"UNCOMPRESSED"}
 
 
 def test_change_that_cannot_apply_in_place_points_to_rebuild(

@@ -92,6 +92,19 @@ CASES: dict[str, list[TypeCase]] = {
         _case("text", "text", "text", "''", "'é😀 \\\\ '' \"'"),
     ],
 }
+NOTES = {
+    ("postgres", "real"): "float4 values widened exactly to double: 1.1 reads back as "
+    "1.100000023841858, the same float4",
+    ("mariadb", "float"): "MariaDB sends FLOAT as its shortest text (1.1), read as a double",
+    ("mariadb", "set"): "the server's text, members in definition order ('c,a' reads 'a,c')",
+    ("mariadb", "bit8"): "as an integer (b'10101010' = 170)",
+    ("postgres", "numeric"): "dlt types an unconstrained numeric decimal(38,9): more decimals "
+    "fail, naming the column",
+    ("postgres", "numeric_20_15"): "read with pyarrow: connectorx would round it to 10 decimals",
+    ("postgres", "time_24h"): "psycopg2 cannot read 24:00:00",
+    ("sqlite", "int_holding_text"): "type drift: an integer column holding 'lots'",
+}
+"""What the fidelity table says beside a case."""
 
 
 def same(family: str, sent: Any, got: Any) -> bool:

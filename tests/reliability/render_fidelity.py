@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ DOC_ENV = "KSPYDER_FIDELITY_DOC"
 CACHE_DIR = "kspyder-fidelity"
 SOURCES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mariadb": "MariaDB"}
 WAREHOUSES = {"duckdb": "DuckDB", "postgres": "PostgreSQL"}
+HEADER = "| source type | values | DuckDB | PostgreSQL | note |"
 
 
 @dataclass
@@ -31,9 +33,11 @@ class Outcome:
     key: str
     warehouse: str
     verdict: str  # exact, hint (failed naming the column, exact with the hint), or a defect
-    lands_as: str
-    changed: int
-    error: str
+    lands_as: str = ""
+    changed: int = 0
+    error: str = ""
+    values: str = ""
+    note: str = ""
 
 
 def _folder(config: Any) -> Path:
@@ -63,7 +67,9 @@ def _cell(outcome: Outcome | None) -> str:
 
 
 def _flat(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One line, table cell safe, without the random suffixes of the test's table names."""
+    text = re.sub(r"(fid_\w+?)_[0-9a-f]{8}\b", r"\1", " ".join(text.split()))
+    return text.replace("|", "\\|")
 
 
 def render(folder: Path) -> str:
@@ -89,28 +95,21 @@ def render(folder: Path) -> str:
         mine = [o for o in outcomes if o.source == source]
         if not mine:
             continue
-        lines += [
-            "",
-            f"## {title} source",
-            "",
-            "| source type | " + " | ".join(WAREHOUSES.values()) + " |",
-            "|---|---|---|",
-        ]
+        lines += ["", f"## {title} source", "", HEADER, "|---|---|---|---|---|"]
         for key in dict.fromkeys(o.key for o in mine):
             row = {o.warehouse: o for o in mine if o.key == key}
-            sql_type = next(iter(row.values())).sql_type
+            one = next(iter(row.values()))
             cells = " | ".join(_cell(row.get(w)) for w in WAREHOUSES)
-            lines.append(f"| `{sql_type}` ({key}) | {cells} |")
+            lines.append(f"| `{one.sql_type}` | {_flat(one.values)} | {cells} | {one.note} |")
         errors = [o for o in mine if o.error]
         if errors:
             lines += ["", "The errors, as the run summary prints them:", ""]
-            for o in errors:
-                lines.append(f"- {key_label(o)}: `{_flat(o.error)[:300]}`")
+            lines += [f"- {key_label(o)}: {_flat(o.error)[:320]}" for o in errors]
     return "\n".join(lines) + "\n"
 
 
 def key_label(outcome: Outcome) -> str:
-    return f"`{outcome.sql_type}` into {WAREHOUSES[outcome.warehouse]}"
+    return f"`{outcome.sql_type}` ({outcome.key}) into {WAREHOUSES[outcome.warehouse]}"
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from extract.load import ModelResult, extract_source
 from extract.warehouse import Warehouse
 from tests.helpers import query
-from tests.reliability.fidelity_cases import CASES, TypeCase, same
+from tests.reliability.fidelity_cases import CASES, NOTES, TypeCase, same
 from tests.reliability.helpers import source_from, warehouse_for, wh_ref
 from tests.reliability.render_fidelity import Outcome, save_outcomes
 
@@ -127,30 +127,30 @@ def _changed(
     return sum(1 for i, v in sent if i not in by_id or not same(family, v, by_id[i]))
 
 
+def _made(db: SourceDb, case: TypeCase, wh: Warehouse, verdict: str, **found: Any) -> Outcome:
+    values = ", ".join(case.values)
+    note = NOTES.get((db.dialect, case.key), "")
+    return Outcome(
+        db.dialect, case.sql_type, case.key, wh.kind, verdict, values=values, note=note, **found
+    )
+
+
 def _outcome(
     db: SourceDb, wh: Warehouse, case: TypeCase, first: ModelResult, hinted: ModelResult | None
 ) -> Outcome:
     if first.status == "ok":
         got, kind = _loaded(wh, f"fid_{db.dialect}", case.key)
         changed = _changed(case, _expected(db, case, False), got, case.family)
-        return Outcome(
-            db.dialect,
-            case.sql_type,
-            case.key,
-            wh.kind,
-            "exact" if not changed else "CHANGED",
-            kind,
-            changed,
-            "",
-        )
+        verdict = "exact" if not changed else "CHANGED"
+        return _made(db, case, wh, verdict, lands_as=kind, changed=changed)
     error = first.error or ""
     named = "column v" in error and HINT in error
     if hinted is None or hinted.status != "ok":
-        return Outcome(db.dialect, case.sql_type, case.key, wh.kind, "fails", "", 0, error)
+        return _made(db, case, wh, "fails", error=error)
     got, kind = _loaded(wh, f"fid_{db.dialect}_hinted", case.key)
     changed = _changed(case, _expected(db, case, True), got, "text")
     verdict = "hint" if named and not changed else ("CHANGED" if changed else "unnamed")
-    return Outcome(db.dialect, case.sql_type, case.key, wh.kind, verdict, kind, changed, error)
+    return _made(db, case, wh, verdict, lands_as=kind, changed=changed, error=error)
 
 
 @pytest.mark.postgres
