@@ -93,7 +93,8 @@ SECTIONS = {
     "test_identifiers": "Hostile identifiers",
     "test_data_values": "Awkward data values",
     "test_secrets": "Secrets",
-    "test_trust_boundaries": "Trust boundaries (credentials, pseudonyms, hostile values, states)",
+    "test_trust_boundaries": "Trust boundaries: credentials, passwords, hostile values",
+    "test_trust_runs": "Trust boundaries: Prefect states, pseudonyms, a newcomer's commands",
 }
 
 
