@@ -98,7 +98,8 @@ SECTIONS = {
     "test_value_fidelity": "Value fidelity, type by type (see docs/fidelity.md)",
     "test_disk": "Disk: a full disk and load package retention",
     "test_incremental_integrity": "Incremental loads and pagination integrity",
-    "test_trust_boundaries": "Trust boundaries (credentials, pseudonyms, hostile values, states)",
+    "test_trust_boundaries": "Trust boundaries: credentials, passwords, hostile values",
+    "test_trust_runs": "Trust boundaries: Prefect states, pseudonyms, a newcomer's commands",
 }
 
 
