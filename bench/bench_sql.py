@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,9 +56,12 @@ def make_source(rows: int, table: str = "bench_rows") -> None:
     )
 
 
-def kspyder_contender(name: str, warehouse: str, home: Path) -> Contender:
+def kspyder_contender(
+    name: str, warehouse: str, home: Path, extra: dict[str, str] | None = None
+) -> Contender:
     """kspyder's CLI on bench/manifests/bench.yml, with a clean local state each run."""
     env = {
+        **(extra or {}),
         "KSPYDER_HOME": str(home),
         "KSPYDER_MANIFESTS": str(ROOT / "bench" / "manifests"),
         "BENCH_SOURCE_URL": SRC_URL,
@@ -86,9 +90,15 @@ def case_pg(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
     all_contenders = {
         "copy_pipe": Contender("copy_pipe", pipe, setup=copy_setup),
         "kspyder": kspyder_contender("kspyder", WH_URL, home),
+        # the same without dlt's ADBC driver detection: Arrow tables load through CSV COPY
+        "kspyder_csv": kspyder_contender(
+            "kspyder_csv", WH_URL, home, {"DISABLE_ADBC_DETECTION": "true"}
+        ),
         "pandas": Contender("pandas", f"{py} pandas", env=env),
         "dlt_stock": Contender("dlt_stock", f"{py} dlt_stock", env=env),
         "dlt_tuned": Contender("dlt_tuned", f"{py} dlt_tuned", env=env),
+        "sling": Contender("sling", f"{py} sling_pg", env=env),
+        "ingestr": Contender("ingestr", f"{py} ingestr_pg", env=env),
     }
     chosen = [all_contenders[c] for c in contenders]
     run_alternating(chosen, repeats)
@@ -96,24 +106,37 @@ def case_pg(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
     return chosen
 
 
-def case_duckdb(rows: int, repeats: int) -> list[Contender]:
-    """Case 2: PostgreSQL -> DuckDB, against direct Arrow ingestion."""
+def case_duckdb(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
+    """Case 2: PostgreSQL -> DuckDB, against direct Arrow ingestion; each its own file."""
     home = Path(tempfile.mkdtemp(prefix="kbench_"))
-    target = home.parent / f"{home.name}_direct.duckdb"
-    env = {"BENCH_SOURCE_URL": SRC_URL, "BENCH_DUCKDB": str(target), "PYTHONPATH": str(ROOT)}
-    chosen = [
-        Contender(
-            "arrow_direct",
-            f"{sys.executable} -m bench.contenders arrow_duckdb",
-            setup=f"rm -f {target}",
-            env=env,
-        ),
-        kspyder_contender("kspyder", f"duckdb:///{home}/wh.duckdb", home),
-    ]
+    py = f"{sys.executable} -m bench.contenders"
+
+    def peer(name: str, command: str) -> Contender:
+        target = home / f"{name}.duckdb"
+        env = {"BENCH_SOURCE_URL": SRC_URL, "BENCH_DUCKDB": str(target), "PYTHONPATH": str(ROOT)}
+        return Contender(name, f"{py} {command}", setup=f"rm -f {target}", env=env)
+
+    all_contenders = {
+        "arrow_direct": peer("arrow_direct", "arrow_duckdb"),
+        "kspyder": kspyder_contender("kspyder", f"duckdb:///{home}/wh.duckdb", home / "k"),
+        "sling": peer("sling", "sling_duckdb"),
+        "ingestr": peer("ingestr", "ingestr_duckdb"),
+    }
+    chosen = [all_contenders[c] for c in contenders]
     run_alternating(chosen, repeats)
     shutil.rmtree(home, ignore_errors=True)
-    target.unlink(missing_ok=True)
     return chosen
+
+
+def _last_error(contender: Contender) -> str:
+    """The last non-empty output line of the contender's first failed run."""
+    failed = next(s for s in contender.samples if not s.ok)
+    lines = [line.strip() for line in failed.tail.splitlines() if line.strip()]
+    if not lines:
+        return "exited non-zero without output"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", lines[-1])  # colours
+    text = re.sub(r"\?mid=[^\"\s]*", "", text)  # the peer's machine id, not ours to print
+    return re.sub(r" on [0-9.:]+:53", "", text)[-400:]  # the local resolver
 
 
 def summarize(contenders: list[Contender], rows: int) -> list[dict[str, Any]]:
@@ -127,9 +150,17 @@ def summarize(contenders: list[Contender], rows: int) -> list[dict[str, Any]]:
             "peak_rss_mb": round(c.peak_mb()),
             "runs": [round(s.wall_s, 2) for s in c.samples],
             "ok": all(s.ok for s in c.samples),
+            **({} if all(s.ok for s in c.samples) else {"error": _last_error(c)}),
         }
         for c in contenders
     ]
+
+
+DEFAULT_CONTENDERS = {
+    "pg": "copy_pipe,kspyder,sling,ingestr,pandas,dlt_stock,dlt_tuned",
+    "duckdb": "arrow_direct,kspyder,sling,ingestr",
+    "scale": "copy_pipe,kspyder,sling,ingestr",
+}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -139,23 +170,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--contenders", default="copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned")
+    parser.add_argument("--contenders", default=None, help="comma-separated; default per case")
     args = parser.parse_args(argv)
+    chosen = (args.contenders or DEFAULT_CONTENDERS[args.case]).split(",")
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     result: dict[str, Any] = {"case": args.case}
     if args.case == "pg":
         make_source(args.rows)
-        result["results"] = summarize(
-            case_pg(args.rows, args.repeats, args.contenders.split(",")), args.rows
-        )
+        result["results"] = summarize(case_pg(args.rows, args.repeats, chosen), args.rows)
     elif args.case == "duckdb":
         make_source(args.rows)
-        result["results"] = summarize(case_duckdb(args.rows, args.repeats), args.rows)
+        result["results"] = summarize(case_duckdb(args.rows, args.repeats, chosen), args.rows)
     else:
         rows_out = []
         for size in [int(s) for s in args.sizes.split(",")]:
             make_source(size)
-            rows_out += summarize(case_pg(size, args.repeats, ["copy_pipe", "kspyder"]), size)
+            rows_out += summarize(case_pg(size, args.repeats, chosen), size)
         result["results"] = rows_out
     print(json.dumps(result, indent=2))
     return result

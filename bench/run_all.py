@@ -58,8 +58,10 @@ def plan(quick: bool) -> dict[str, list[str]]:
                 "--contenders",
                 "copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned",
             ],
-            "duckdb": ["--case", "duckdb", "--rows", "20000", "--repeats", "1"],
-            "scale": ["--case", "scale", "--sizes", "10000,30000", "--repeats", "1"],
+            "duckdb": ["--case", "duckdb", "--rows", "20000", "--repeats", "1"]
+            + ["--contenders", "arrow_direct,kspyder"],
+            "scale": ["--case", "scale", "--sizes", "10000,30000", "--repeats", "1"]
+            + ["--contenders", "copy_pipe,kspyder"],
             "rest": ["--pages", "20", "--latency", "0.02", "--rate", "50", "--repeats", "1"],
         }
     return {
