@@ -97,6 +97,10 @@ def case_pg(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
         "pandas": Contender("pandas", f"{py} pandas", env=env),
         "dlt_stock": Contender("dlt_stock", f"{py} dlt_stock", env=env),
         "dlt_tuned": Contender("dlt_tuned", f"{py} dlt_tuned", env=env),
+        # the same reading the table as one stream (no partitioned connectorx read)
+        "kspyder_serial": kspyder_contender(
+            "kspyder_serial", WH_URL, home, {"KSPYDER_READ_PARTITIONS": "1"}
+        ),
         "sling": Contender("sling", f"{py} sling_pg", env=env),
         "ingestr": Contender("ingestr", f"{py} ingestr_pg", env=env),
     }
@@ -119,6 +123,12 @@ def case_duckdb(rows: int, repeats: int, contenders: list[str]) -> list[Contende
     all_contenders = {
         "arrow_direct": peer("arrow_direct", "arrow_duckdb"),
         "kspyder": kspyder_contender("kspyder", f"duckdb:///{home}/wh.duckdb", home / "k"),
+        "kspyder_serial": kspyder_contender(
+            "kspyder_serial",
+            f"duckdb:///{home}/wh_serial.duckdb",
+            home / "ks",
+            {"KSPYDER_READ_PARTITIONS": "1"},
+        ),
         "sling": peer("sling", "sling_duckdb"),
         "ingestr": peer("ingestr", "ingestr_duckdb"),
     }

@@ -251,11 +251,12 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
     ``validate_env=False`` tolerates unset ``${ENV}`` references (for commands that only
     read the structure, such as generating deployments or dbt sources).
     """
-    _register_plugins()
     file = display_path(path)
     raw, lines = load_yaml(path, file)
     if not isinstance(raw, dict):
         raise ConfigError([Problem(file, 1, "", "a manifest must be a mapping of keys")])
+    if raw.get("kind") != "sql":  # a SQL manifest needs no REST checks (nor their imports)
+        _register_plugins()
     issues = [*_literal_secrets(raw), *_model_list_issues(raw)]
     data = _expand_short_forms(raw, path.stem)
     env_issues: list[tuple[KeyPath, str]] = []
