@@ -11,6 +11,7 @@ Contenders run alternately in fresh processes; wall time and peak RSS are measur
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -24,8 +25,10 @@ from typing import Any
 from bench.common import BIN, ROOT, Contender, run_alternating
 
 PSQL = "psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q"
-SRC_DB = "kspyder_bench_src"
-WH_DB = "kspyder_bench_wh"
+# one pair of databases per checkout: benchmarks of two checkouts on one server never collide
+_SUFFIX = os.environ.get("BENCH_DB_SUFFIX") or hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
+SRC_DB = f"kspyder_bench_src_{_SUFFIX}"
+WH_DB = f"kspyder_bench_wh_{_SUFFIX}"
 SRC_URL = f"postgresql://postgres@127.0.0.1:5432/{SRC_DB}"
 WH_URL = f"postgresql://postgres@127.0.0.1:5432/{WH_DB}"
 COLUMNS = (
