@@ -45,9 +45,9 @@ def _fastest(by: dict[str, dict[str, Any]], limit: str) -> str:
     if not tools:
         return ""
     best = min(tools, key=lambda n: tools[n])
-    others = ", ".join(f"{n} {tools[n] / tools['kspyder']:.1f}x" for n in tools if n != "kspyder")
-    verdict = "kspyder is the fastest" if best == "kspyder" else f"{best} is faster than kspyder"
-    return f"- {verdict} of the tools (each's time / kspyder's: {others})." if others else ""
+    others = ", ".join(f"{n} {tools[n] / tools['kspyder']:.2f}x" for n in tools if n != "kspyder")
+    verdict = "kspyder is the fastest" if best == "kspyder" else f"{best} is the fastest"
+    return f"- Of the tools, {verdict} (each's time / kspyder's: {others})." if others else ""
 
 
 def _verdict(value: float, target: float) -> str:
