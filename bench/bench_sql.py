@@ -11,8 +11,10 @@ Contenders run alternately in fresh processes; wall time and peak RSS are measur
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +25,10 @@ from typing import Any
 from bench.common import BIN, ROOT, Contender, run_alternating
 
 PSQL = "psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q"
-SRC_DB = "kspyder_bench_src"
-WH_DB = "kspyder_bench_wh"
+# one pair of databases per checkout: benchmarks of two checkouts on one server never collide
+_SUFFIX = os.environ.get("BENCH_DB_SUFFIX") or hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
+SRC_DB = f"kspyder_bench_src_{_SUFFIX}"
+WH_DB = f"kspyder_bench_wh_{_SUFFIX}"
 SRC_URL = f"postgresql://postgres@127.0.0.1:5432/{SRC_DB}"
 WH_URL = f"postgresql://postgres@127.0.0.1:5432/{WH_DB}"
 COLUMNS = (
@@ -55,9 +59,12 @@ def make_source(rows: int, table: str = "bench_rows") -> None:
     )
 
 
-def kspyder_contender(name: str, warehouse: str, home: Path) -> Contender:
+def kspyder_contender(
+    name: str, warehouse: str, home: Path, extra: dict[str, str] | None = None
+) -> Contender:
     """kspyder's CLI on bench/manifests/bench.yml, with a clean local state each run."""
     env = {
+        **(extra or {}),
         "KSPYDER_HOME": str(home),
         "KSPYDER_MANIFESTS": str(ROOT / "bench" / "manifests"),
         "BENCH_SOURCE_URL": SRC_URL,
@@ -86,9 +93,19 @@ def case_pg(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
     all_contenders = {
         "copy_pipe": Contender("copy_pipe", pipe, setup=copy_setup),
         "kspyder": kspyder_contender("kspyder", WH_URL, home),
+        # the same without dlt's ADBC driver detection: Arrow tables load through CSV COPY
+        "kspyder_csv": kspyder_contender(
+            "kspyder_csv", WH_URL, home, {"DISABLE_ADBC_DETECTION": "true"}
+        ),
         "pandas": Contender("pandas", f"{py} pandas", env=env),
         "dlt_stock": Contender("dlt_stock", f"{py} dlt_stock", env=env),
         "dlt_tuned": Contender("dlt_tuned", f"{py} dlt_tuned", env=env),
+        # the same reading the table as one stream (no partitioned connectorx read)
+        "kspyder_serial": kspyder_contender(
+            "kspyder_serial", WH_URL, home, {"KSPYDER_READ_PARTITIONS": "1"}
+        ),
+        "sling": Contender("sling", f"{py} sling_pg", env=env),
+        "ingestr": Contender("ingestr", f"{py} ingestr_pg", env=env),
     }
     chosen = [all_contenders[c] for c in contenders]
     run_alternating(chosen, repeats)
@@ -96,24 +113,43 @@ def case_pg(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
     return chosen
 
 
-def case_duckdb(rows: int, repeats: int) -> list[Contender]:
-    """Case 2: PostgreSQL -> DuckDB, against direct Arrow ingestion."""
+def case_duckdb(rows: int, repeats: int, contenders: list[str]) -> list[Contender]:
+    """Case 2: PostgreSQL -> DuckDB, against direct Arrow ingestion; each its own file."""
     home = Path(tempfile.mkdtemp(prefix="kbench_"))
-    target = home.parent / f"{home.name}_direct.duckdb"
-    env = {"BENCH_SOURCE_URL": SRC_URL, "BENCH_DUCKDB": str(target), "PYTHONPATH": str(ROOT)}
-    chosen = [
-        Contender(
-            "arrow_direct",
-            f"{sys.executable} -m bench.contenders arrow_duckdb",
-            setup=f"rm -f {target}",
-            env=env,
+    py = f"{sys.executable} -m bench.contenders"
+
+    def peer(name: str, command: str) -> Contender:
+        target = home / f"{name}.duckdb"
+        env = {"BENCH_SOURCE_URL": SRC_URL, "BENCH_DUCKDB": str(target), "PYTHONPATH": str(ROOT)}
+        return Contender(name, f"{py} {command}", setup=f"rm -f {target}", env=env)
+
+    all_contenders = {
+        "arrow_direct": peer("arrow_direct", "arrow_duckdb"),
+        "kspyder": kspyder_contender("kspyder", f"duckdb:///{home}/wh.duckdb", home / "k"),
+        "kspyder_serial": kspyder_contender(
+            "kspyder_serial",
+            f"duckdb:///{home}/wh_serial.duckdb",
+            home / "ks",
+            {"KSPYDER_READ_PARTITIONS": "1"},
         ),
-        kspyder_contender("kspyder", f"duckdb:///{home}/wh.duckdb", home),
-    ]
+        "sling": peer("sling", "sling_duckdb"),
+        "ingestr": peer("ingestr", "ingestr_duckdb"),
+    }
+    chosen = [all_contenders[c] for c in contenders]
     run_alternating(chosen, repeats)
     shutil.rmtree(home, ignore_errors=True)
-    target.unlink(missing_ok=True)
     return chosen
+
+
+def _last_error(contender: Contender) -> str:
+    """The last non-empty output line of the contender's first failed run."""
+    failed = next(s for s in contender.samples if not s.ok)
+    lines = [line.strip() for line in failed.tail.splitlines() if line.strip()]
+    if not lines:
+        return "exited non-zero without output"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", lines[-1])  # colours
+    text = re.sub(r"\?mid=[^\"\s]*", "", text)  # the peer's machine id, not ours to print
+    return re.sub(r" on [0-9.:]+:53", "", text)[-400:]  # the local resolver
 
 
 def summarize(contenders: list[Contender], rows: int) -> list[dict[str, Any]]:
@@ -127,9 +163,17 @@ def summarize(contenders: list[Contender], rows: int) -> list[dict[str, Any]]:
             "peak_rss_mb": round(c.peak_mb()),
             "runs": [round(s.wall_s, 2) for s in c.samples],
             "ok": all(s.ok for s in c.samples),
+            **({} if all(s.ok for s in c.samples) else {"error": _last_error(c)}),
         }
         for c in contenders
     ]
+
+
+DEFAULT_CONTENDERS = {
+    "pg": "copy_pipe,kspyder,sling,ingestr,pandas,dlt_stock,dlt_tuned",
+    "duckdb": "arrow_direct,kspyder,sling,ingestr",
+    "scale": "copy_pipe,kspyder,sling,ingestr",
+}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -139,23 +183,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--contenders", default="copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned")
+    parser.add_argument("--contenders", default=None, help="comma-separated; default per case")
     args = parser.parse_args(argv)
+    chosen = (args.contenders or DEFAULT_CONTENDERS[args.case]).split(",")
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     result: dict[str, Any] = {"case": args.case}
     if args.case == "pg":
         make_source(args.rows)
-        result["results"] = summarize(
-            case_pg(args.rows, args.repeats, args.contenders.split(",")), args.rows
-        )
+        result["results"] = summarize(case_pg(args.rows, args.repeats, chosen), args.rows)
     elif args.case == "duckdb":
         make_source(args.rows)
-        result["results"] = summarize(case_duckdb(args.rows, args.repeats), args.rows)
+        result["results"] = summarize(case_duckdb(args.rows, args.repeats, chosen), args.rows)
     else:
         rows_out = []
         for size in [int(s) for s in args.sizes.split(",")]:
             make_source(size)
-            rows_out += summarize(case_pg(size, args.repeats, ["copy_pipe", "kspyder"]), size)
+            rows_out += summarize(case_pg(size, args.repeats, chosen), size)
         result["results"] = rows_out
     print(json.dumps(result, indent=2))
     return result

@@ -8,8 +8,10 @@ its wall time and peak RSS are its own.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 SRC = os.environ.get("BENCH_SOURCE_URL", "postgresql://postgres@127.0.0.1:5432/kspyder_bench_src")
 WH = os.environ.get("BENCH_WH_URL", "postgresql://postgres@127.0.0.1:5432/kspyder_bench_wh")
@@ -83,7 +85,73 @@ def arrow_duckdb() -> None:
     con.close()
 
 
+def _binary(name: str) -> str:
+    """A peer's executable from the bench extras (``pip install -e '.[bench]'``)."""
+    here = Path(sys.executable).parent
+    candidates = [here / name, shutil.which(name)]
+    if name == "sling":  # sling-linux-amd64 ships the Go binary inside the package
+        import importlib.util
+
+        spec = importlib.util.find_spec("sling_linux_amd64")
+        if spec and spec.origin:
+            candidates.insert(0, Path(spec.origin).parent / "bin" / "sling-linux-amd64")
+    for path in candidates:
+        if path and Path(path).is_file():
+            return str(path)
+    sys.exit(f"{name} is not installed: make bench-setup (pip install -e '.[bench]')")
+
+
+def _exec(argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Replace this process, so wall time and peak RSS are the peer's own."""
+    sys.stdout.flush()
+    os.execve(argv[0], argv, {**os.environ, **(env or {})})
+
+
+def _sling(target_conn: str, target_object: str) -> None:
+    """Sling's documented CLI form: connections from environment URLs, full refresh."""
+    home = tempfile.mkdtemp(prefix="bench_sling_")
+    env = {
+        "SLING_HOME_DIR": home,
+        "BENCH_SLING_SRC": f"{SRC}?sslmode=disable",
+        "BENCH_SLING_TGT": target_conn,
+    }
+    argv = [_binary("sling"), "run", "--src-conn", "BENCH_SLING_SRC"]
+    argv += ["--src-stream", f"public.{TABLE}", "--tgt-conn", "BENCH_SLING_TGT"]
+    _exec([*argv, "--tgt-object", target_object, "--mode", "full-refresh"], env)
+
+
+def sling_pg() -> None:
+    """Sling, PostgreSQL -> PostgreSQL (it streams through COPY)."""
+    _sling(f"{WH}?sslmode=disable", f"sling.{TABLE}")
+
+
+def sling_duckdb() -> None:
+    """Sling, PostgreSQL -> DuckDB (it drives the DuckDB CLI, which it downloads)."""
+    _sling(f"duckdb://{os.environ['BENCH_DUCKDB']}", f"sling.{TABLE}")
+
+
+def _ingestr(dest_uri: str) -> None:
+    """ingestr's documented form: ``ingestr ingest`` with source/destination URIs, defaults."""
+    argv = [_binary("ingestr"), "ingest", "--yes", "--source-uri", f"{_pg(SRC)}?sslmode=disable"]
+    argv += ["--source-table", f"public.{TABLE}", "--dest-uri", dest_uri]
+    _exec([*argv, "--dest-table", f"ingestr.{TABLE}"])
+
+
+def ingestr_pg() -> None:
+    """ingestr, PostgreSQL -> PostgreSQL."""
+    _ingestr(f"{_pg(WH)}?sslmode=disable")
+
+
+def ingestr_duckdb() -> None:
+    """ingestr, PostgreSQL -> DuckDB (through DuckDB's ADBC driver, which it downloads)."""
+    _ingestr(f"duckdb:///{os.environ['BENCH_DUCKDB']}")
+
+
 CONTENDERS = {
+    "sling_pg": sling_pg,
+    "sling_duckdb": sling_duckdb,
+    "ingestr_pg": ingestr_pg,
+    "ingestr_duckdb": ingestr_duckdb,
     "pandas": pandas_copy,
     "dlt_stock": dlt_stock,
     "dlt_tuned": dlt_tuned,

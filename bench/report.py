@@ -34,7 +34,24 @@ def _table(rows: list[dict[str, Any]], base: str | None, ratio_name: str) -> lis
             f"| {r['contender']}{status} | {r.get('rows', '-'):,} | {r['median_s']:.2f} | {rps} | "
             f"{r['peak_rss_mb']} | {ratio} | {runs} |"
         )
-    return lines
+    errors = [f"- {r['contender']} failed: `{r['error']}`" for r in rows if r.get("error")]
+    return [*lines, *([""] + errors if errors else [])]
+
+
+def _fastest(by: dict[str, dict[str, Any]], limit: str) -> str:
+    """Which of the tools a user would pick (the limit excluded) was fastest."""
+    tools = {n: r["median_s"] for n, r in by.items() if n != limit and r.get("ok", True)}
+    tools = {n: v for n, v in tools.items() if not n.startswith("kspyder_")}  # variants
+    if not tools:
+        return ""
+    best = min(tools, key=lambda n: tools[n])
+    others = ", ".join(f"{n} {tools[n] / tools['kspyder']:.2f}x" for n in tools if n != "kspyder")
+    verdict = "kspyder is the fastest" if best == "kspyder" else f"{best} is the fastest"
+    return f"- Of the tools, {verdict} (each's time / kspyder's: {others})." if others else ""
+
+
+def _verdict(value: float, target: float) -> str:
+    return "met" if value <= target else "missed"
 
 
 def _pg(res: dict[str, Any]) -> list[str]:
@@ -47,17 +64,23 @@ def _pg(res: dict[str, Any]) -> list[str]:
         "Contenders: `psql \\copy | psql \\copy` (the practical limit), kspyder "
         "(`kspyder extract bench --warehouse postgresql://...` on `bench/manifests/bench.yml`, "
         "a clean state each run), pandas `read_sql` + `to_sql` (what the original tool did), "
-        "stock dlt `sql_database` defaults, dlt tuned by hand (pyarrow backend, CSV/COPY).",
+        "stock dlt `sql_database` defaults, dlt tuned by hand (pyarrow backend, CSV/COPY), "
+        "and the peers a user would pick instead: Sling (`sling run ... --mode full-refresh`, "
+        "the `sling-linux-amd64` binary) and ingestr (`ingestr ingest` with its defaults). "
+        "`kspyder_serial` and `kspyder_csv`, when present, are kspyder with one read stream "
+        "(`KSPYDER_READ_PARTITIONS=1`) and with dlt's ADBC detection off.",
         "",
         *_table(rows, "copy_pipe", "vs COPY pipe"),
         "",
     ]
     if "kspyder" in by and "copy_pipe" in by:
         k = by["kspyder"]["median_s"]
+        ratio = k / by["copy_pipe"]["median_s"]
         out.append(
-            f"- kspyder / COPY pipe: **{k / by['copy_pipe']['median_s']:.2f}x** "
-            "(target: at most 3x)."
+            f"- kspyder / COPY pipe: **{ratio:.2f}x** (target: at most 1.5x at 1M rows; "
+            f"{_verdict(ratio, 1.5)})."
         )
+        out.append(_fastest(by, "copy_pipe"))
         if "dlt_stock" in by:
             out.append(
                 f"- stock dlt / kspyder: **{by['dlt_stock']['median_s'] / k:.1f}x** "
@@ -67,15 +90,15 @@ def _pg(res: dict[str, Any]) -> list[str]:
             out.append(f"- pandas / kspyder: {by['pandas']['median_s'] / k:.1f}x.")
     out += [
         "",
-        "What limits it: the COPY pipe streams text from one server to the other (both "
-        "PostgreSQL backends and the two psql processes share the 2 cores). kspyder reads "
-        "Arrow batches (connectorx), writes Parquet at extraction, converts to CSV in dlt's "
-        "normalize step (pyarrow's CSV writer, single-threaded: the largest share), then "
-        "COPYs 250k-row files in parallel. Measured on one 1M-row run (`dlt pipeline "
-        "kspyder_bench trace`): extract 1.36 s, normalize 0.8 s (Parquet -> CSV; tz-aware "
-        "timestamps written as UTC text, see `extract/csvwriter.py`), load 1.41 s; the other "
-        "~1 s is start-up (importing dlt, pandas, SQLAlchemy) and exit. Stock dlt builds "
-        "Python dicts per row and loads with INSERT statements: CPU-bound in normalization.",
+        "What limits it: the COPY pipe streams text from one server to the other while both "
+        "run (both PostgreSQL backends and the two psql processes share the 2 cores). "
+        "kspyder runs dlt's three steps one after the other: extract (connectorx reads the "
+        "table as 2 parallel key ranges into Arrow batches, written as Parquet), normalize "
+        "(Parquet -> CSV, pyarrow's single-threaded CSV writer; tz-aware timestamps as UTC "
+        "text, see `extract/csvwriter.py`) and load (250k-row files COPYed in parallel), "
+        "plus ~1 s of start-up (importing dlt, SQLAlchemy, pandas through pyarrow) and exit. "
+        "The pipe's time is about one of those steps. Stock dlt builds Python dicts per row "
+        "and loads with INSERT statements: CPU-bound in normalization.",
         "",
     ]
     return out
@@ -87,14 +110,19 @@ def _duckdb(res: dict[str, Any]) -> list[str]:
     out = [
         "## 2. The same table into DuckDB",
         "",
-        "Limit: connectorx Arrow stream straight into `create table as select` in duckdb.",
+        "Limit: connectorx Arrow stream straight into `create table as select` in duckdb. "
+        "Peers: Sling and ingestr with their DuckDB targets (each its own file).",
         "",
         *_table(rows, "arrow_direct", "vs direct Arrow"),
         "",
     ]
     if "kspyder" in by and "arrow_direct" in by:
         ratio = by["kspyder"]["median_s"] / by["arrow_direct"]["median_s"]
-        out.append(f"- kspyder / direct Arrow: **{ratio:.2f}x** (target: at most 2x).")
+        out.append(
+            f"- kspyder / direct Arrow: **{ratio:.2f}x** (target: at most 1.3x; "
+            f"{_verdict(ratio, 1.3)})."
+        )
+        out.append(_fastest(by, "arrow_direct"))
     out += [
         "",
         "What limits it: both read the same Arrow batches; kspyder also writes them to Parquet "
@@ -128,10 +156,22 @@ def _scale(res: dict[str, Any]) -> list[str]:
         peak = max(r["peak_rss_mb"] for r in kspyder)
         out += [
             "",
-            f"- kspyder peak RSS over all sizes: **{peak} MiB** (target: under 1 GiB). "
+            f"- kspyder peak RSS over all sizes: **{peak} MiB** (target: under 512 MiB; "
+            f"{_verdict(peak, 511)}). "
             "Memory is bounded by the chunk size (100k rows per Arrow batch) and the "
             "load-file rotation (250k rows), not by the table size.",
         ]
+    pipe = {r["rows"]: r["median_s"] for r in rows if r["contender"] == "copy_pipe"}
+    for r in kspyder:
+        if r["rows"] in pipe:
+            ratio = r["median_s"] / pipe[r["rows"]]
+            target = f" (target at 10M: at most 1.25x; {_verdict(ratio, 1.25)})"
+            out.append(
+                f"- {r['rows']:,} rows: kspyder / COPY pipe **{ratio:.2f}x**"
+                f"{target if r['rows'] >= 10_000_000 else ''}."
+            )
+    failed = [r for r in rows if r.get("error")]
+    out += [f"- {r['contender']} at {r['rows']:,} failed: `{r['error']}`" for r in failed]
     out += ["", "Time grows linearly when `s per 1M rows` stays flat across sizes.", ""]
     return out
 
@@ -163,6 +203,11 @@ def _rest(res: dict[str, Any]) -> list[str]:
             f"{', '.join(f'{x:.1f}' for x in c.get('runs', [c['seconds']]))} |"
         )
     out += [
+        "",
+        f"- kspyder / bound: **{r['kspyder']['ratio_to_bound']:.2f}x** (target: at most "
+        f"1.05x; {_verdict(r['kspyder']['ratio_to_bound'], 1.05)})."
+        if "kspyder" in r
+        else "",
         "",
         "What limits it: the rate (kspyder keeps 8 requests in flight, paced by a token bucket "
         "shared by all threads). The rest is dlt normalizing and loading 100k JSON records. "
@@ -206,6 +251,13 @@ def _demo(res: dict[str, Any]) -> list[str]:
     direct = median.get("direct_stages")
     if direct is None:
         return lines
+    if "prefect_flow" in median:
+        flow = median["prefect_flow"]
+        lines.insert(
+            -1,
+            f"- `kspyder demo` (prefect_flow), whole flow: **{flow:.1f} s** (target: under 30 s; "
+            f"{_verdict(flow, 30)}).",
+        )
     targets = {"prefect_flow": 15.0, "prefect_running_server": 3.0}
     for name, target in targets.items():
         if name in median:
@@ -219,9 +271,13 @@ def _demo(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(results: dict[str, Any], machine: dict[str, str], quick: bool) -> str:
-    """The whole report."""
+def render(
+    results: dict[str, Any], machine: dict[str, str], quick: bool, conditions: str = ""
+) -> str:
+    """The whole report; ``conditions`` (e.g. a shared machine) is printed on top."""
     lines = [INTRO]
+    if conditions:
+        lines.append(f"**Conditions of this run: {conditions}**\n")
     if quick:
         lines.append("**Quick (smoke) mode: sizes are tiny; these figures mean nothing.**\n")
     lines += ["## Machine", "", "| | |", "|---|---|"]

@@ -58,8 +58,10 @@ def plan(quick: bool) -> dict[str, list[str]]:
                 "--contenders",
                 "copy_pipe,kspyder,pandas,dlt_stock,dlt_tuned",
             ],
-            "duckdb": ["--case", "duckdb", "--rows", "20000", "--repeats", "1"],
-            "scale": ["--case", "scale", "--sizes", "10000,30000", "--repeats", "1"],
+            "duckdb": ["--case", "duckdb", "--rows", "20000", "--repeats", "1"]
+            + ["--contenders", "arrow_direct,kspyder"],
+            "scale": ["--case", "scale", "--sizes", "10000,30000", "--repeats", "1"]
+            + ["--contenders", "copy_pipe,kspyder"],
             "rest": ["--pages", "20", "--latency", "0.02", "--rate", "50", "--repeats", "1"],
         }
     return {
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--json-dir", type=Path, default=OUT)
     parser.add_argument("--from-json", action="store_true", help="only rebuild the report")
+    parser.add_argument(
+        "--conditions", default="", help="how the machine was during the run (printed on top)"
+    )
     args = parser.parse_args(argv)
     args.json_dir.mkdir(parents=True, exist_ok=True)
     cases = plan(args.quick)
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> Path:
         elif path.exists():
             results[name] = json.loads(path.read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report.render(results, machine(), args.quick))
+    args.out.write_text(report.render(results, machine(), args.quick, args.conditions))
     print(f"wrote {args.out}")
     return args.out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -141,6 +142,7 @@ def _table_resource(source: Source, model: Model, engine: sa.Engine) -> DltResou
             "return_type": "arrow_stream",
             "batch_size": conn.chunk_size,
         }
+        kwargs["table_loader_class"] = partitioned_loader()
     resource = sql_table(
         credentials=engine,
         table=model.table or model.name,
@@ -181,6 +183,60 @@ def _backend(source: Source, model: Model, engine: sa.Engine, metadata: sa.MetaD
         )
     log.info("%s: read with pyarrow, connectorx would change %s", table.name, inexact)
     return "pyarrow"
+
+
+READ_PARTITIONS_ENV = "KSPYDER_READ_PARTITIONS"
+"""Parallel connectorx reads of a full table (default 2, one per core here; 1 turns it off)."""
+
+
+def read_partitions(table: sa.Table, incremental: Any, limited: bool) -> dict[str, Any]:
+    """connectorx ``partition_on`` arguments for a full read of ``table``, or none.
+
+    Only a single-column integer primary key is split (connectorx splits ``min..max`` into
+    ranges; a key is never NULL, so no row falls outside them). Incremental and limited
+    reads (``add_limit``, previews) keep one ordered stream: their cursor and order rely on it.
+    """
+    parts = int(os.environ.get(READ_PARTITIONS_ENV) or 2)
+    key = list(table.primary_key.columns)
+    if parts < 2 or incremental is not None or limited or len(key) != 1:
+        return {}
+    if not isinstance(key[0].type, sa.Integer):
+        return {}
+    return {"partition_on": key[0].name, "partition_num": parts}
+
+
+SAFE_SPAN = 2**62
+"""connectorx computes its ranges in 64-bit integers: a key span wider than this, or a key at
+the largest bigint, silently reads no rows at all (measured with connectorx 0.4), so such
+tables are read as one stream."""
+
+
+def key_range(engine: sa.Engine, table: sa.Table, key: str) -> tuple[int, int] | None:
+    """The key's (min, max), or None when the table is empty or the span is unsafe."""
+    column = table.c[key]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+    if row[0] is None or row[1] is None:
+        return None
+    low, high = int(row[0]), int(row[1])
+    return None if high - low >= SAFE_SPAN or high >= 2**63 - 1 else (low, high)
+
+
+@functools.cache
+def partitioned_loader() -> type[Any]:
+    """dlt's connectorx table loader, reading a table in parallel ranges of its key."""
+    from dlt.sources.sql_database.helpers import ConnectorXTableLoader
+
+    class PartitionedConnectorXLoader(ConnectorXTableLoader):
+        def load_rows(self, backend_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
+            limited = getattr(self.limit, "max_items", -1) >= 0
+            extra = read_partitions(self.table, self.incremental, limited)
+            span = key_range(self.engine, self.table, extra["partition_on"]) if extra else None
+            if span:
+                extra["partition_range"] = span
+            yield from super().load_rows({**(backend_kwargs or {}), **(extra if span else {})})
+
+    return PartitionedConnectorXLoader
 
 
 def _items(backend: str) -> str:
