@@ -26,10 +26,11 @@ SourceCheck = Callable[["Source"], Iterable[tuple["KeyPath", str]]]
 
 @dataclass(frozen=True)
 class SourceKind:
-    """How one ``kind`` is built (``module:function``) and checked after validation."""
+    """How one ``kind`` is built and checked after validation: ``module:function`` paths
+    (imported on first use) or the callables themselves."""
 
-    builder: str
-    checks: tuple[str, ...] = ()
+    builder: str | Builder
+    checks: tuple[str | SourceCheck, ...] = ()
 
 
 _kinds: dict[str, SourceKind] = {
@@ -40,12 +41,16 @@ _kinds: dict[str, SourceKind] = {
 }
 
 
-def register_source_kind(kind: str, builder: str, checks: tuple[str, ...] = ()) -> None:
-    """Add (or replace) a source kind: its builder and checks as ``module:function`` paths."""
+def register_source_kind(
+    kind: str, builder: str | Builder, checks: tuple[str | SourceCheck, ...] = ()
+) -> None:
+    """Add (or replace) a source kind: its builder and checks (``module:function`` or callables)."""
     _kinds[kind] = SourceKind(builder, checks)
 
 
-def _resolve(target: str) -> Any:
+def _resolve(target: str | Callable[..., Any]) -> Any:
+    if callable(target):
+        return target
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
 

@@ -17,7 +17,7 @@ from dlt.extract.source import DltSource
 from demo import cloud
 from demo.api import DemoApi, serve_demo_api
 from demo.local import arm_environment
-from extract import mongo, project, sources
+from extract import kinds, mongo, project
 from extract.manifest.loader import parse_source
 from extract.manifest.typing import Source
 from extract.project import ROOT
@@ -46,7 +46,8 @@ def fake_rest(monkeypatch: pytest.MonkeyPatch) -> dict[str, Rows]:
         resources = [_resource(source, name, rows) for name in models or list(source.models)]
         return DltSource(Schema(source.name), source.name, resources)
 
-    monkeypatch.setitem(sources._builders, "rest", build)
+    checks = kinds._kinds["rest"].checks
+    monkeypatch.setitem(kinds._kinds, "rest", kinds.SourceKind(build, checks))
     return rows
 
 
