@@ -28,6 +28,8 @@ from tests.reliability.helpers import (
 )
 
 WAREHOUSES = ["duckdb", "postgres"]
+# merged by key: a keyless append model re-reading its table would (rightly) warn of duplicates
+KEYED = "defaults: {write_disposition: merge, primary_key: id}\n"
 # what each warehouse refuses at load time: DuckDB has no DECIMAL wider than 38 digits;
 # PostgreSQL cannot store a NUL character in text (COPY fails)
 BAD_COLUMN = {
@@ -40,7 +42,7 @@ def _source(manifests_dir: Path, db: Path, extra: str = "") -> Source:
     return source_from(
         manifests_dir,
         "iso",
-        f'kind: sql\nconnection: {{url: "sqlite:///{db}"}}\n'
+        f'kind: sql\nconnection: {{url: "sqlite:///{db}"}}\n{KEYED}'
         "models:\n  alpha: {}\n  bad: {}\n  omega: {}\n" + extra,
     )
 
@@ -128,7 +130,7 @@ def test_type_drift_fails_its_model_alone_with_a_hint_that_works(
     hinted = source_from(
         manifests_dir,
         "iso",
-        f'kind: sql\nconnection: {{url: "sqlite:///{db}"}}\n'
+        f'kind: sql\nconnection: {{url: "sqlite:///{db}"}}\n{KEYED}'
         "models:\n  alpha: {}\n  bad: {columns: {n: {type: text}}}\n  omega: {}\n",
     )
     drop_source(hinted, warehouse)
