@@ -57,7 +57,8 @@ def store(contender: str) -> ModuleType:
         ).stdout
     )
     spec = importlib.util.spec_from_file_location("legacy_mongo", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -105,7 +105,7 @@ def machine() -> dict[str, str]:
         try:
             m = __import__(mod, fromlist=["x"])
             versions[mod.split(".")[0]] = getattr(m, "__version__", getattr(m, "version", "?"))
-        except Exception:
+        except ImportError:
             versions[mod] = "n/a"
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     return {

@@ -111,7 +111,7 @@ def _load_model(source: Source, model: Model, full_refresh: bool) -> ModelResult
         mongo.flush(db)  # every document durable before the cursor moves on
         save_state(db, model.name, state)
         mongo.flush(db)
-    except Exception as exc:  # one model failing must not stop the others
+    except Exception as exc:  # noqa: BLE001 (one model failing must not stop the others)
         result.status, result.error = "failed", redact(_cause(exc))
     else:
         result.rows = counts.pop("rows")

@@ -254,7 +254,8 @@ def _keep_non_finite(row: dict[str, Any]) -> dict[str, Any]:
 
 def _query_resource(source: Source, model: Model, engine: sa.Engine) -> DltResource:
     """A custom ``query`` streamed in Arrow batches; incremental filters wrap it."""
-    assert source.connection is not None and model.query is not None
+    assert source.connection is not None
+    assert model.query is not None
     chunk = source.connection.chunk_size
     initial = _incremental(model)
 

@@ -148,7 +148,7 @@ def aggregate_stage(name: str, params: dict[str, str] | None = None) -> dict[str
     started = time.perf_counter()
     try:
         outputs = run_pipeline(name, params or {})
-    except Exception as exc:  # reported in the summary, the other pipelines still run
+    except Exception as exc:  # noqa: BLE001 (in the summary; the other pipelines still run)
         from extract.secrets import redact
 
         return AggregateResult(
@@ -167,7 +167,7 @@ def report_stage(database: str = "cloud") -> dict[str, Any]:
         if not has_estate(database):
             return {"status": "skipped", "path": None, "error": None}
         return {"status": "ok", "path": str(write_report(database)), "error": None}
-    except Exception as exc:  # reported in the summary; the run is then failed
+    except Exception as exc:  # noqa: BLE001 (in the summary; the run is then failed)
         from extract.secrets import redact
 
         return {"status": "failed", "path": None, "error": redact(str(exc))}

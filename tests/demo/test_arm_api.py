@@ -53,10 +53,12 @@ def _walk(api: DemoApi, path: str, headers: dict[str, str]) -> list[dict[str, An
 def test_estate_is_arm_shaped_and_large_enough() -> None:
     vnets, tables = cloud.virtual_networks(), cloud.route_tables()
     nics, vms = cloud.network_interfaces(), cloud.vms()
-    assert len(cloud.subscriptions()) == 4 and len(vnets) >= 200 and len(tables) >= 300
-    assert (
-        len(nics) >= 1000 and len(vms) >= 500 and len({c["UsageDate"] for c in cloud.costs()}) == 90
-    )
+    assert len(cloud.subscriptions()) == 4
+    assert len(vnets) >= 200
+    assert len(tables) >= 300
+    assert len(nics) >= 1000
+    assert len(vms) >= 500
+    assert len({c["UsageDate"] for c in cloud.costs()}) == 90
     for resource in (vnets[0], tables[0], nics[0], vms[0]):
         assert {"id", "name", "type", "location", "tags", "properties"} <= set(resource)
     table_ids = {t["id"] for t in tables}
@@ -82,7 +84,8 @@ def test_api_version_is_required(arm: DemoApi) -> None:
 
 def test_token_endpoint_checks_scope_and_secret(arm: DemoApi) -> None:
     ok = _token(arm)
-    assert ok.status_code == 200 and ok.json()["token_type"] == "Bearer"
+    assert ok.status_code == 200
+    assert ok.json()["token_type"] == "Bearer"
     assert ok.json()["expires_in"] > 0
     assert (
         _token(arm, scope="https://graph.microsoft.com/.default").json()["error"] == "invalid_scope"
@@ -129,7 +132,8 @@ def test_throttling_headers() -> None:
         answers = [requests.get(api.url("/subscriptions"), params=API, headers=headers, timeout=5)
                    for _ in range(5)]  # fmt: skip
         limited = [r for r in answers if r.status_code == 429]
-        assert limited and limited[0].headers["Retry-After"] == "1"
+        assert limited
+        assert limited[0].headers["Retry-After"] == "1"
         assert limited[0].headers[READS_HEADER] == "0"
 
 
@@ -149,12 +153,14 @@ def test_cost_query_pages_by_posting_next_link_with_the_same_body(arm: DemoApi) 
         assert [c["name"] for c in props["columns"]] == [n for n, _ in cloud.COST_COLUMNS]
         rows += props["rows"]
         url, pages = props["nextLink"], pages + 1
-    assert pages > 1 and rows == cloud.cost_rows(subscription_id=sub["subscriptionId"])
+    assert pages > 1
+    assert rows == cloud.cost_rows(subscription_id=sub["subscriptionId"])
     second = requests.post(_cost_url(arm, sub), json=COST_BODY, headers=headers, timeout=5)
     next_link = second.json()["properties"]["nextLink"]
     other = {**COST_BODY, "type": "AmortizedCost"}
     refused = requests.post(next_link, json=other, headers=headers, timeout=5)
-    assert refused.status_code == 400 and "same as" in refused.json()["error"]["message"]
+    assert refused.status_code == 400
+    assert "same as" in refused.json()["error"]["message"]
     assert requests.get(_cost_url(arm, sub), headers=headers, timeout=5).status_code == 405
 
 
@@ -162,7 +168,8 @@ def test_cost_query_throttle_has_only_the_qpu_header(arm: DemoApi) -> None:
     headers, sub = _auth(arm), cloud.subscriptions()[2]
     arm.add_fault("/subscriptions", "qpu", retry_after=1)
     throttled = requests.post(_cost_url(arm, sub), json=COST_BODY, headers=headers, timeout=5)
-    assert throttled.status_code == 429 and "Retry-After" not in throttled.headers
+    assert throttled.status_code == 429
+    assert "Retry-After" not in throttled.headers
     assert throttled.headers[QPU_HEADER] == "1"
     early = requests.post(_cost_url(arm, sub), json=COST_BODY, headers=headers, timeout=5)
     assert early.status_code == 429  # coming back before the asked wait is throttled again

@@ -58,7 +58,8 @@ def test_auth_required_and_token_not_echoed(api: DemoApiHandle) -> None:
 def test_unknown_path_and_bad_params(client: requests.Session, api: DemoApiHandle) -> None:
     assert client.get(api.url("/crm/nope"), timeout=5).status_code == 404
     bad = client.get(api.url("/crm/customers"), params={"page": "x"}, timeout=5)
-    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "bad_request"
     assert client.get(api.url("/crm/deals"), params={"cursor": "!!"}, timeout=5).status_code == 400
 
 
@@ -74,7 +75,8 @@ def test_page_number_pagination(client: requests.Session, api: DemoApiHandle) ->
     assert len(ids) == len(set(ids)) == 2000
     assert get(client, api, "/crm/customers", page=8, per_page=300)["data"] == []
     customer = first["data"][0]
-    assert customer["id"] == "C00001" and customer["email"] == people(1)[0]["email"]
+    assert customer["id"] == "C00001"
+    assert customer["email"] == people(1)[0]["email"]
     assert set(customer["address"]) == {"street", "city", "zip", "country"}
 
 
@@ -103,12 +105,15 @@ def test_incremental_deals_and_new_customers() -> None:
         session.headers["Authorization"] = f"Bearer {TOKEN}"
         since = "2025-12-31T23:59:59Z"
         body = get(session, api, "/crm/deals", updated_since=since)
-        assert body["results"]["items"] == [] and body["next_cursor"] is None
+        assert body["results"]["items"] == []
+        assert body["next_cursor"] is None
         assert api.touch_deals([3, 5, 99_999], "2026-02-01T10:00:00+00:00") == 2
         body = get(session, api, "/crm/deals", updated_since=since, limit=1)
-        assert [d["id"] for d in body["results"]["items"]] == [3] and body["has_more"]
+        assert [d["id"] for d in body["results"]["items"]] == [3]
+        assert body["has_more"]
         body = get(session, api, "/crm/deals", cursor=body["next_cursor"])
-        assert [d["id"] for d in body["results"]["items"]] == [5] and not body["has_more"]
+        assert [d["id"] for d in body["results"]["items"]] == [5]
+        assert not body["has_more"]
         assert body["results"]["items"][0]["updated_at"] == "2026-02-01T10:00:00Z"
         assert api.add_customers(2) == ["C00101", "C00102"]
         assert get(session, api, "/crm/customers", per_page=1000)["meta"]["total"] == 102
@@ -125,15 +130,18 @@ def test_offset_pagination_with_link_header(client: requests.Session, api: DemoA
         url = response.links.get("next", {}).get("url")
     assert ids == list(range(1, 6001))
     last = client.get(api.url("/crm/contacts"), params={"offset": 5900}, timeout=5)
-    assert "Link" not in last.headers and len(last.json()["items"]) == 100
+    assert "Link" not in last.headers
+    assert len(last.json()["items"]) == 100
 
 
 def test_child_endpoint(client: requests.Session, api: DemoApiHandle) -> None:
     contacts = get(client, api, "/crm/customers/C00017/contacts")
-    assert isinstance(contacts, list) and contacts
+    assert isinstance(contacts, list)
+    assert contacts
     assert {c["customer_id"] for c in contacts} == {"C00017"}
     unknown = client.get(api.url("/crm/customers/C99999/contacts"), timeout=5)
-    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "not_found"
 
 
 def test_cloud_next_link_pagination(client: requests.Session, api: DemoApiHandle) -> None:
@@ -145,7 +153,8 @@ def test_cloud_next_link_pagination(client: requests.Session, api: DemoApiHandle
         url = body.get("nextLink")
     assert len(names) == len(set(names)) == 600
     costs = get(client, api, "/cloud/costs", **{"from": "2025-12-30", "page_size": 50})
-    assert "from=2025-12-30" in costs["nextLink"] and "page=2" in costs["nextLink"]
+    assert "from=2025-12-30" in costs["nextLink"]
+    assert "page=2" in costs["nextLink"]
     assert {c["UsageDate"] for c in costs["value"]} == {20251230, 20251231}
     assert len(get(client, api, "/cloud/subscriptions")["value"]) == 4
 
@@ -164,7 +173,8 @@ def test_rate_limit_429_with_retry_after() -> None:
             requests.get(api.url("/crm/customers"), headers=headers, timeout=5) for _ in range(6)
         ]
         limited = [r for r in codes if r.status_code == 429]
-        assert limited and codes[0].status_code == 200
+        assert limited
+        assert codes[0].status_code == 200
         assert limited[0].headers["Retry-After"] == "1"
         assert limited[0].json()["error"] == "rate_limited"
         assert len(api.stats()) == 6
@@ -175,10 +185,12 @@ def test_fault_status_and_fifo(client: requests.Session, api: DemoApiHandle) -> 
     api.add_fault("/crm/customers", "status", times=2, status=503, retry_after="2")
     api.add_fault("/crm", "status", status=500)
     first = client.get(api.url("/crm/customers"), timeout=5)
-    assert first.status_code == 503 and first.headers["Retry-After"] == "2"
+    assert first.status_code == 503
+    assert first.headers["Retry-After"] == "2"
     assert client.get(api.url("/crm/customers"), timeout=5).status_code == 503
     other = client.get(api.url("/crm/deals"), timeout=5)
-    assert other.status_code == 500 and "Retry-After" not in other.headers
+    assert other.status_code == 500
+    assert "Retry-After" not in other.headers
     assert client.get(api.url("/crm/customers"), timeout=5).status_code == 200
 
 
@@ -194,13 +206,15 @@ def test_faults_over_http(client: requests.Session, api: DemoApiHandle) -> None:
     html = client.get(api.url("/cloud/vms"), timeout=5)
     assert html.headers["Content-Type"].startswith("text/html")
     stats = requests.get(api.url("/_stats"), timeout=5).json()
-    assert stats[-1]["path"] == "/cloud/vms" and stats[-1]["method"] == "GET"
+    assert stats[-1]["path"] == "/cloud/vms"
+    assert stats[-1]["method"] == "GET"
 
 
 def test_fault_html_truncated_reset(client: requests.Session, api: DemoApiHandle) -> None:
     api.add_fault("/crm/deals", "html")
     html = client.get(api.url("/crm/deals"), timeout=5)
-    assert html.status_code == 200 and "<html>" in html.text
+    assert html.status_code == 200
+    assert "<html>" in html.text
     api.add_fault("/crm/deals", "truncated")
     truncated = client.get(api.url("/crm/deals"), timeout=5)
     assert truncated.status_code == 200
@@ -224,20 +238,26 @@ def test_fault_empty_claims_more(client: requests.Session, api: DemoApiHandle) -
     for prefix in ("/crm", "/cloud/vms"):
         api.add_fault(prefix, "empty", times=3)
     customers = get(client, api, "/crm/customers", page=20, per_page=100)
-    assert customers["data"] == [] and customers["meta"]["total_pages"] > 20
+    assert customers["data"] == []
+    assert customers["meta"]["total_pages"] > 20
     deals = get(client, api, "/crm/deals")
-    assert deals["results"]["items"] == [] and deals["has_more"] and deals["next_cursor"]
+    assert deals["results"]["items"] == []
+    assert deals["has_more"]
+    assert deals["next_cursor"]
     contacts = client.get(api.url("/crm/contacts"), params={"offset": 5950}, timeout=5)
-    assert contacts.json()["items"] == [] and "offset=6050" in contacts.links["next"]["url"]
+    assert contacts.json()["items"] == []
+    assert "offset=6050" in contacts.links["next"]["url"]
     vms = get(client, api, "/cloud/vms", page=6)
-    assert vms["value"] == [] and "page=7" in vms["nextLink"]
+    assert vms["value"] == []
+    assert "page=7" in vms["nextLink"]
 
 
 def test_fault_loop_repeats_pointer(client: requests.Session, api: DemoApiHandle) -> None:
     first = get(client, api, "/crm/deals", limit=5)
     api.add_fault("/crm/deals", "loop")
     looped = get(client, api, "/crm/deals", limit=5, cursor=first["next_cursor"])
-    assert looped["next_cursor"] == first["next_cursor"] and looped["has_more"]
+    assert looped["next_cursor"] == first["next_cursor"]
+    assert looped["has_more"]
     api.add_fault("/cloud/vms", "loop")
     url = api.url("/cloud/vms?page=2&page_size=10")
     assert client.get(url, timeout=5).json()["nextLink"] == url
@@ -263,7 +283,9 @@ def test_stats_and_reset(api: DemoApiHandle, client: requests.Session) -> None:
     client.get(api.url("/crm/customers?page=2"), timeout=5)
     requests.get(api.url("/_stats"), timeout=5)
     [(stamp, method, target)] = api.stats()
-    assert method == "GET" and target == "/crm/customers?page=2" and stamp >= before
+    assert method == "GET"
+    assert target == "/crm/customers?page=2"
+    assert stamp >= before
 
 
 def test_latency() -> None:
@@ -277,7 +299,8 @@ def test_latency() -> None:
 def test_determinism(client: requests.Session, api: DemoApiHandle) -> None:
     assert people(50) == people(50) == people(60)[:50]
     assert people(5, seed=1) != people(5)
-    assert cloud.vms() == cloud.vms() and cloud.costs() == cloud.costs()
+    assert cloud.vms() == cloud.vms()
+    assert cloud.costs() == cloud.costs()
     assert cloud.virtual_networks() == cloud.virtual_networks()
     with serve_demo_api(rate_per_second=None) as other:
         for path, key in (("/crm/customers", "data"), ("/crm/contacts", "items")):
@@ -294,21 +317,25 @@ def test_people_and_cloud_shapes() -> None:
     assert all(p["email"] == p["email"].lower() for p in population)
     assert all(iban_is_valid(p["iban"]) and p["iban"].startswith("FR") for p in population)
     costs = cloud.costs()
-    assert len(costs) == 90 * 40 and len({c["id"] for c in costs}) == len(costs)
+    assert len(costs) == 90 * 40
+    assert len({c["id"] for c in costs}) == len(costs)
 
 
 def test_build_erp(tmp_path: Path) -> None:
     db = tmp_path / "erp.db"
     db.write_text("garbage")
     counts = build_erp(db, customers=100, products=20, orders=2000)
-    assert counts["customers"] == 100 and counts["products"] == 20 and counts["orders"] == 2000
+    assert counts["customers"] == 100
+    assert counts["products"] == 20
+    assert counts["orders"] == 2000
     with sqlite3.connect(db) as conn:
         cancelled = conn.execute("SELECT count(*) FROM orders WHERE status='cancelled'").fetchone()
         assert counts["invoices"] == 2000 - cancelled[0]
         for table, count in counts.items():
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == count
         low, high = conn.execute("SELECT min(ordered_at), max(updated_at) FROM orders").fetchone()
-        assert low >= "2024-01-01 00:00:00" and high <= "2025-12-31 23:59:59"
+        assert low >= "2024-01-01 00:00:00"
+        assert high <= "2025-12-31 23:59:59"
         email = conn.execute("SELECT email FROM customers WHERE customer_id=17").fetchone()[0]
     conn.close()
     assert email == people(17)[16]["email"]

@@ -260,9 +260,11 @@ models:
 """
     source = parse_source(write_manifest(manifests_dir, "s", text))
     a, b = source.models["a"], source.models["b"]
-    assert a.write_disposition == "merge" and a.primary_key == ["id"]
+    assert a.write_disposition == "merge"
+    assert a.primary_key == ["id"]
     assert {c: col.pii for c, col in a.columns.items()} == {"email": "hash", "phone": "mask"}
-    assert b.write_disposition == "append" and b.primary_key == ["code"]
+    assert b.write_disposition == "append"
+    assert b.primary_key == ["code"]
 
 
 def test_loading_never_mutates_the_parsed_yaml(manifests_dir: Path) -> None:

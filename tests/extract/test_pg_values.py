@@ -157,7 +157,8 @@ def test_nul_character_in_a_rest_record_is_refused(
     )
     result = extract_source(load(manifests_dir, "api", text), resolve(pg_database))[0]
     assert result.status == "failed"
-    assert "NUL character" in (result.error or "") and "'a\\x00b'" in (result.error or "")
+    assert "NUL character" in (result.error or "")
+    assert "'a\\x00b'" in (result.error or "")
 
 
 @pytest.mark.postgres
@@ -174,6 +175,7 @@ def test_connectorx_panic_fails_only_that_model(
     )
     warehouse = resolve(pg_database)
     results = {r.model: r for r in extract_source(load(manifests_dir, "src", text), warehouse)}
-    assert results["vals"].status == "failed" and results["vals"].error
+    assert results["vals"].status == "failed"
+    assert results["vals"].error
     assert results["ids"].status == "ok", results["ids"].error
     assert query(warehouse.sqlalchemy_url(), "select count(*) from src.ids") == [(4,)]

@@ -40,7 +40,8 @@ def test_text_hint_selects_the_source_text() -> None:
     table = _table(sa.Column("v", sa.Numeric(65, 20)))
     adapt_table(model, "mysql", table)
     sql = str(cast_text_columns(model, table.select(), table).compile(dialect=mysql.dialect()))
-    assert "CAST(t.v AS CHAR) AS v" in sql and "t.id" in sql
+    assert "CAST(t.v AS CHAR) AS v" in sql
+    assert "t.id" in sql
 
 
 def test_mysql_time_beyond_a_day_is_refused_naming_the_column() -> None:
@@ -57,7 +58,8 @@ def test_mysql_zero_date_is_refused_and_double_stays_a_double() -> None:
     adapt_table(Model(name="t"), "mariadb", table)
     with pytest.raises(ValueWontFit, match="column d: DATETIME value '0000-00-00 00:00:00'"):
         table.c.d.type.process_result_value("0000-00-00 00:00:00", None)  # type: ignore[attr-defined]
-    assert isinstance(table.c.x.type, sa.Double) and table.c.x.type.asdecimal is False
+    assert isinstance(table.c.x.type, sa.Double)
+    assert table.c.x.type.asdecimal is False
 
 
 def test_connectorx_inexact_columns() -> None:

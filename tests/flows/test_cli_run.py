@@ -58,7 +58,8 @@ def test_run_starts_one_server_reports_and_names_the_failing_stage(
         str(project.duckdb_path()),
         "select model, status from kspyder_meta._kspyder_runs order by model",
     )
-    assert ("ghosts", "failed") in ledger and ("orders", "ok") in ledger
+    assert ("ghosts", "failed") in ledger
+    assert ("orders", "ok") in ledger
     # one temporary server, started by kspyder (its log is kept), gone with the command
     assert (prefect_home / "temporary-server.log").exists()
     assert _servers_for(prefect_home) == []

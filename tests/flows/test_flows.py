@@ -89,12 +89,14 @@ def test_elt_flow_loads_and_records_summary(
     summary = elt(skip_transform=True, skip_aggregate=True)
     rows = {m["model"]: m["rows"] for m in summary["models"]}
     assert rows == {"customers": 300, "orders": 2000, "events": rows["events"]}
-    assert rows["events"] > 0 and summary["failures"] == []
+    assert rows["events"] > 0
+    assert summary["failures"] == []
     ledger = query(
         str(project.duckdb_path()),
         "select model, status, rows_loaded from kspyder_meta._kspyder_runs order by model",
     )
-    assert ("orders", "ok", 2000) in ledger and len(ledger) == 3
+    assert ("orders", "ok", 2000) in ledger
+    assert len(ledger) == 3
 
 
 def test_failing_model_fails_the_run_and_keeps_the_rest(
@@ -112,7 +114,8 @@ def test_failing_model_fails_the_run_and_keeps_the_rest(
         elt(skip_transform=True, skip_aggregate=True, retries=0)
     summary = failed.value.summary
     status = {m["model"]: m["status"] for m in summary["models"]}
-    assert status["ghosts"] == "failed" and status["orders"] == "ok"
+    assert status["ghosts"] == "failed"
+    assert status["orders"] == "ok"
     assert summary["failures"][0].startswith("extract erp.ghosts")
     count = query(str(project.duckdb_path()), "select count(*) from erp.orders")
     assert count == [(2000,)]
@@ -182,7 +185,8 @@ def test_second_run_on_a_locked_source_fails_clearly(
         cwd=project.ROOT,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
         monkeypatch.setenv("KSPYDER_LOCK_WAIT", "1")
         with pytest.raises(SourceBusy, match="source 'erp' is being loaded by pid"):
             extract_source(source, resolve())

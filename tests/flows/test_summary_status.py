@@ -33,21 +33,25 @@ def test_statuses_are_a_closed_set() -> None:
 
 def test_a_warning_is_visible_and_does_not_fail_the_run() -> None:
     summary = _summary()
-    assert summary.ok and summary.failures == []
+    assert summary.ok
+    assert summary.failures == []
     assert summary.warnings == [
         "extract erp.orders: new source column(s) region: back-fill with `kspyder extract ...`"
     ]
     table, text = _render(models_table(summary)), markdown(summary)
-    assert "warn" in table and "2 (of 4)" in table
+    assert "warn" in table
+    assert "2 (of 4)" in table
     assert "| erp | orders | warn | 2 (of 4) |" in text
     assert "warning: extract erp.orders: new source column(s) region" in text
     assert "run succeeded with 1 warning(s)" in text
     ledger = {r["model"]: r for r in ledger_rows(summary)}
-    assert ledger["orders"]["status"] == "warn" and "region" in ledger["orders"]["error"]
+    assert ledger["orders"]["status"] == "warn"
+    assert "region" in ledger["orders"]["error"]
     assert ledger["items"]["error"] is None
 
 
 def test_cli_results_table_shows_warn_and_kept_of_received() -> None:
     warned = ModelResult("erp", "orders", "warn", 2, 0.1, rows_received=4)
     rendered = _render(results_table([warned], "extract"))
-    assert "warn" in rendered and "2 (of 4)" in rendered
+    assert "warn" in rendered
+    assert "2 (of 4)" in rendered

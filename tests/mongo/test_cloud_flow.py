@@ -47,7 +47,8 @@ def test_cloud_documents_load_and_aggregate(cloud_api: DemoApi) -> None:
     assert mongo.read_document("cloud", "vms", vm["id"]) == {"_id": vm["id"], **vm}
 
     again = _invoke("documents", "load", "cloud")
-    assert again.exit_code == 0 and mongo.collection_counts("cloud") == counts
+    assert again.exit_code == 0
+    assert mongo.collection_counts("cloud") == counts
     status = _invoke("documents", "status", "cloud")
     assert "3,600" in status.output
 
@@ -89,26 +90,31 @@ def test_cloud_load_survives_throttling_expiry_and_cost_paging(cloud_api: DemoAp
     assert mongo.collection_counts("cloud") == {n: len(getattr(cloud, n)()) for n in CLOUD_MODELS}
     assert cloud_api.faults.pending() == []
     bodies = cloud_api.arm.cost_bodies
-    assert len(bodies) > 4 and all(b == bodies[0] for b in bodies)  # nextLink POSTed again
+    assert len(bodies) > 4
+    assert all(b == bodies[0] for b in bodies)
     tokens = [p for _, m, p in cloud_api.stats() if m == "POST" and "oauth2" in p]
     assert len(tokens) == len(CLOUD_MODELS) + 1  # one per model's build, one refresh
 
 
 def test_aggregate_command_options() -> None:
     tests = _invoke("aggregate", "--test")
-    assert tests.exit_code == 0 and tests.output.count("passed") == 5, tests.output
+    assert tests.exit_code == 0, tests.output
+    assert tests.output.count("passed") == 5, tests.output
     listed = _invoke("aggregate", "--list")
-    assert "cloud.virtual_networks" in listed.output and "region:string=None" in listed.output
+    assert "cloud.virtual_networks" in listed.output
+    assert "region:string=None" in listed.output
     bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")
-    assert bad.exit_code == 1 and "'colour' is not one of" in bad.output
+    assert bad.exit_code == 1
+    assert "'colour' is not one of" in bad.output
     stray = _invoke("aggregate", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
-    assert stray.exit_code == 1 and "tag not declared by routes_by_vnet, vms_by_option" in (
-        stray.output
-    )
+    assert stray.exit_code == 1
+    assert "tag not declared by routes_by_vnet, vms_by_option" in (stray.output)
     malformed = _invoke("aggregate", "-p", "novalue")
-    assert malformed.exit_code == 1 and "is not name=value" in malformed.output
+    assert malformed.exit_code == 1
+    assert "is not name=value" in malformed.output
     unknown = _invoke("aggregate", "nope")
-    assert unknown.exit_code == 1 and "unknown pipeline(s) nope" in unknown.output
+    assert unknown.exit_code == 1
+    assert "unknown pipeline(s) nope" in unknown.output
 
 
 def _plans(plan: Any) -> Iterator[dict[str, Any]]:
@@ -127,7 +133,8 @@ def test_explain_prints_the_servers_plan(demo_cloud: dict[str, Any]) -> None:
     explain = _invoke("aggregate", "--explain", "cost_by_tag", "-p", "since=2025-11-01")
     assert explain.exit_code == 0, explain.output
     planners = list(_plans(json.loads(explain.output)))
-    assert planners and {p["namespace"] for p in planners} == {"cloud.costs"}
+    assert planners
+    assert {p["namespace"] for p in planners} == {"cloud.costs"}
     assert planners[0]["winningPlan"]["stage"] == "COLLSCAN"  # $expr: no index can serve it
     mongo.client()["cloud"]["vms"].create_index("name")
     by_name = mongo.explain("cloud", "vms", [{"$match": {"name": "vm-001"}}])
@@ -153,4 +160,5 @@ def test_documents_load_refuses_warehouse_sources(manifests_dir: Path) -> None:
         "kind: rest\nclient: {base_url: 'http://x'}\nmodels: [a]\n"
     )
     result = _invoke("documents", "load", "wh")
-    assert result.exit_code == 1 and "not document sources" in result.output
+    assert result.exit_code == 1
+    assert "not document sources" in result.output

@@ -81,7 +81,8 @@ def test_merge_twice_keeps_the_same_count_and_whole_documents(
     assert mongo.count("docs", "things") == 120
     stored = mongo.read_document("docs", "things", 7)
     assert stored == {"_id": 7, **_things(8, version=2)[7]}  # original keys, nesting kept
-    assert first.dataset == "docs" and first.destination.startswith("mongodb://127.0.0.1:")
+    assert first.dataset == "docs"
+    assert first.destination.startswith("mongodb://127.0.0.1:")
     names = set(mongo.client()["docs"]["things"].index_information())
     assert {"owner.team_1", "id_1"} <= names
 
@@ -105,7 +106,8 @@ def test_replace_keeps_the_old_collection_when_the_source_fails(
 
     fake_rest["snapshot"] = broken
     result = _one(load_documents(source, ["snapshot"]))
-    assert result.status == "failed" and "upstream went away" in (result.error or "")
+    assert result.status == "failed"
+    assert "upstream went away" in (result.error or "")
     assert mongo.count("docs", "snapshot", {"v": 1}) == 3
     assert mongo.collection_counts("docs") == {"snapshot": 3}
     assert mongo.read_document("docs", "snapshot", {"region": "eu", "name": "a"}) is not None
@@ -181,16 +183,19 @@ def test_one_failing_model_does_not_stop_the_others(source: Any, fake_rest: dict
     fake_rest["events"] = lambda: [{"kind": "a"}]
     fake_rest["snapshot"] = lambda: [{"region": "eu"}]  # no name: the key is incomplete
     results = {r.model: r for r in load_documents(source, ["things", "events", "snapshot"])}
-    assert results["things"].status == "failed" and "401" in (results["things"].error or "")
+    assert results["things"].status == "failed"
+    assert "401" in (results["things"].error or "")
     assert results["snapshot"].status == "failed"
     assert "no primary key field 'name'" in (results["snapshot"].error or "")
-    assert results["events"].status == "ok" and mongo.count("docs", "events") == 1
+    assert results["events"].status == "ok"
+    assert mongo.count("docs", "events") == 1
 
 
 def test_non_document_items_fail_the_model(source: Any, fake_rest: dict[str, Any]) -> None:
     fake_rest["events"] = lambda: ["just a string"]
     result = _one(load_documents(source, ["events"]))
-    assert result.status == "failed" and "must be a mapping" in (result.error or "")
+    assert result.status == "failed"
+    assert "must be a mapping" in (result.error or "")
 
 
 def test_documents_persist_in_the_embedded_store(

@@ -57,7 +57,8 @@ def test_started_on_first_use_shared_with_a_second_process_stopped_at_exit(
     assert mongo.is_embedded()
     mongo.bulk_upsert("db", "t", [{"id": i} for i in range(3)], ["id"])
     record = _record(kspyder_home)
-    assert record["owner"] == os.getpid() and alive(record["pgid"])
+    assert record["owner"] == os.getpid()
+    assert alive(record["pgid"])
     child = _python(
         "from extract import mongo\n"
         "print(mongo.count('db', 't'))\n"
@@ -67,7 +68,8 @@ def test_started_on_first_use_shared_with_a_second_process_stopped_at_exit(
     assert alive(record["pgid"])  # the child did not stop a server it did not start
     assert mongo.count("db", "t") == 4
     mongo.stop_embedded()
-    assert _gone(record["pgid"]) and not (kspyder_home / "mongo" / "server.json").exists()
+    assert _gone(record["pgid"])
+    assert not (kspyder_home / "mongo" / "server.json").exists()
     assert mongo.count("db", "t") == 4  # a new server on the same files
 
 
@@ -82,7 +84,8 @@ def test_a_killed_run_never_leaves_its_server_and_loses_no_flushed_write(
         "print('written', flush=True)\n"
         "time.sleep(600)\n"
     )
-    assert child.stdout is not None and child.stdout.readline().strip() == "written"
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "written"
     stale = _record(kspyder_home)
     child.send_signal(signal.SIGKILL)  # no atexit: the watchdog must stop the server
     child.wait()
@@ -99,7 +102,8 @@ def test_a_stale_record_of_a_live_orphan_server_is_cleaned_up(kspyder_home: Path
     stale = {"owner": int(dead.stdout), "pgid": orphan.pgid, "port": orphan.port}
     (folder / "server.json").write_text(json.dumps(stale))
     mongo.insert("db", "t", [{"a": 1}])  # must not reuse a server whose owner is gone
-    assert orphan.pgid is not None and _gone(orphan.pgid)
+    assert orphan.pgid is not None
+    assert _gone(orphan.pgid)
     assert _record(kspyder_home)["port"] != orphan.port
     assert mongo.count("db", "t") == 1
 
@@ -141,9 +145,11 @@ def test_a_corrupted_store_names_the_rebuild_and_rebuild_restores_it(
             handle.write(b"\0" * 4096)  # the block manager's header: unreadable
     broken = _kspyder("documents", "load", "cloud")
     output = broken.stdout + broken.stderr
-    assert broken.returncode == 1 and "Traceback" not in output, output
+    assert broken.returncode == 1, output
+    assert "Traceback" not in output, output
     errors = [line for line in output.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "run `kspyder rebuild cloud`" in errors[0], output
+    assert len(errors) == 1, output
+    assert "run `kspyder rebuild cloud`" in errors[0], output
     assert "is lost or corrupted" in errors[0]
     rebuilt = _kspyder("rebuild", "cloud")
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
@@ -157,7 +163,8 @@ def test_one_shot_runs_start_the_server_early_and_stop_it(
     with mongo.embedded_server():
         assert mongo.count("db", "t") == 0
         record = _record(kspyder_home)
-    assert _gone(record["pgid"]) and not (kspyder_home / "mongo" / "server.json").exists()
+    assert _gone(record["pgid"])
+    assert not (kspyder_home / "mongo" / "server.json").exists()
     monkeypatch.setenv("MONGODB_URI", mongodb_uri)
     with mongo.embedded_server():  # a configured server: nothing started
         mongo.insert("db", "t", [{"a": 1}])

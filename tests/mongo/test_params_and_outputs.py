@@ -35,7 +35,8 @@ from transform.aggregate.tables import sql_type
 )
 def test_coerce(kind: str, value: Any, expected: Any) -> None:
     got = coerce(Param.model_validate({"type": kind}), value)
-    assert got == expected and type(got) is type(expected)
+    assert got == expected
+    assert type(got) is type(expected)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,8 @@ def test_render_exact_and_embedded_placeholders() -> None:
         {"$project": {"f": "$options.patch_mode", "t": "true-3", "{{ n }}": 1}},
     ]
     found = [(".".join(map(str, p)), n, exact) for p, n, exact in placeholders(stages)]
-    assert found[0] == ("0.$match.n", "n", True) and ("1.$project.t", "flag", False) in found
+    assert found[0] == ("0.$match.n", "n", True)
+    assert ("1.$project.t", "flag", False) in found
     with pytest.raises(KspyderError, match="'gone' has no value but is used inside a string"):
         render({"a": "x-{{ gone }}"}, values)
 
@@ -75,7 +77,8 @@ def test_flatten_uses_dotted_names_and_json_lists() -> None:
     row = {"a": {"b": {"c": 1}, "d": [1, {"e": None}]}, "f": None, "when": dt.date(2025, 1, 2)}
     assert flatten(row) == {"a.b.c": 1, "a.d": '[1, {"e": null}]', "f": None, "when": row["when"]}
     columns, rows = flat_table([{"x": 1}, {"y": {"z": 2}, "x": 3}])
-    assert columns == ["x", "y.z"] and rows[1] == {"y.z": 2, "x": 3}
+    assert columns == ["x", "y.z"]
+    assert rows[1] == {"y.z": 2, "x": 3}
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_valid_pipeline_and_rendering_does_not_mutate(tmp_path: Path) -> None:
     pipeline = parse_pipeline(_write(tmp_path, HEAD + OK_STAGES))
     before = copy.deepcopy(pipeline.stages)
-    assert pipeline.name == "x" and pipeline.params["region"].required is False
+    assert pipeline.name == "x"
+    assert pipeline.params["region"].required is False
     assert stages_for(pipeline, {"n": "7"}) == [{"$match": {"region": None}}, {"$limit": 7}]
     assert stages_for(pipeline, {"region": "westeurope"})[0] == {"$match": {"region": "westeurope"}}
     assert pipeline.stages == before

@@ -92,7 +92,8 @@ def test_two_runs_at_once_one_fails_clearly_one_waits(
         if "Traceback" in impatient_err
         else "the refusal is a one-line error",
     )
-    assert impatient.returncode == 1 and busy, impatient_err[-2000:]
+    assert impatient.returncode == 1, impatient_err[-2000:]
+    assert busy, impatient_err[-2000:]
     assert "KSPYDER_LOCK_WAIT" in flat
     assert first.returncode == 0, first_err[-2000:]
     assert patient.returncode == 0, patient_err[-2000:]

@@ -259,7 +259,9 @@ def test_sqlalchemy_backend_keeps_non_finite_floats(
         survived=sum(kept) if result.status == "ok" else 0,
         notes=f"read back {got}",
     )
-    assert result.status == "ok" and all(kept) and len(kept) == 2
+    assert result.status == "ok"
+    assert all(kept)
+    assert len(kept) == 2
 
 
 def test_empty_string_stays_empty_on_postgres(

@@ -111,12 +111,14 @@ def test_full_disk_mid_extract_removes_the_partial_package(
         notes=f"{used_after:.1f} MiB used after the failure",
     )
     assert full["small"].status == "ok"
-    assert full["big"].status == "failed" and "No space left" in (full["big"].error or "")
+    assert full["big"].status == "failed"
+    assert "No space left" in (full["big"].error or "")
     assert "is full" in (full["big"].error or "")
     assert used_after < 5, f"{used_after:.1f} MiB still used on the 20 MiB disk"
     assert left == ([], [])
     assert small_rows == [(1, "x"), (2, "y")]
-    assert rerun == {"small": "ok", "big": "ok"} and big == 2000
+    assert rerun == {"small": "ok", "big": "ok"}
+    assert big == 2000
 
 
 def _dlt(*args: str) -> subprocess.CompletedProcess[str]:
@@ -169,4 +171,5 @@ def test_loaded_packages_keep_no_raw_values(
     assert holding == [], holding
     assert info.returncode == 0, info.stderr
     assert "Has 3 completed load packages" in info.stdout, info.stdout
-    assert trace.returncode == 0 and "is LOADED" in trace.stdout, trace.stderr
+    assert trace.returncode == 0, trace.stderr
+    assert "is LOADED" in trace.stdout, trace.stderr

@@ -137,7 +137,8 @@ def test_hostile_bytes_give_a_config_error_with_a_line(
         survived=int(exc is not None and not well_formed(exc, path)),
         notes=str(exc)[:120],
     )
-    assert exc is not None and well_formed(exc, path) == []
+    assert exc is not None
+    assert well_formed(exc, path) == []
 
 
 def test_non_string_model_name_in_a_bare_list_is_an_error(tmp_path: Path, reliability: Any) -> None:

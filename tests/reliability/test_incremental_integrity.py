@@ -136,7 +136,8 @@ def test_null_cursor_rows_are_loaded_and_counted(
         survived=int(len(got) == 4),
     )
     assert got == [(1, "a"), (2, "b"), (3, "no cursor"), (4, "d")]
-    assert first.status == "ok" and first.extra.get("null_cursor") == 1
+    assert first.status == "ok"
+    assert first.extra.get("null_cursor") == 1
     assert second.extra.get("null_cursor") == 1  # re-read each run, de-duplicated by merge
 
 
@@ -154,9 +155,11 @@ def test_null_cursor_policies_exclude_and_fail(
         expected="exclude: 1 row, the skipped one counted; fail: the model fails naming it",
         survived=int(kept == [(1, "a")] and failed.status == "failed"),
     )
-    assert kept == [(1, "a")] and excluded.extra.get("null_cursor") == 1
+    assert kept == [(1, "a")]
+    assert excluded.extra.get("null_cursor") == 1
     assert failed.status == "failed"
-    assert "1 row(s)" in str(failed.error) and "updated_at" in str(failed.error)
+    assert "1 row(s)" in str(failed.error)
+    assert "updated_at" in str(failed.error)
 
 
 @pytest.mark.mysql
@@ -180,7 +183,8 @@ def test_lookback_reads_back_dated_rows(
         duplicates=len(ids) - len(set(ids)),
         survived=int(ids == [1, 2, 3, 4]),
     )
-    assert ids == [1, 2, 3, 4] and second.status == "ok"
+    assert ids == [1, 2, 3, 4]
+    assert second.status == "ok"
 
 
 @pytest.mark.mysql
@@ -262,7 +266,8 @@ def test_append_without_key_or_cursor_warns_of_duplicates(
         survived=int(second.status == "warn"),
         notes="the rows are appended as declared; the warning says why they double",
     )
-    assert first.status == "ok" and second.status == "warn"
+    assert first.status == "ok"
+    assert second.status == "warn"
     assert "manifests/inc.yml models.items" in " ".join(second.warnings)
     assert "2 rows appended again" in " ".join(second.warnings)
 
@@ -292,9 +297,12 @@ def test_new_source_column_names_the_backfill_command(
         survived=int(second.status == "warn" and null_after == 0),
         notes=f"{null_before} older rows (below the cursor) stay NULL until the back-fill",
     )
-    assert second.status == "warn" and "region" in " ".join(second.warnings)
+    assert second.status == "warn"
+    assert "region" in " ".join(second.warnings)
     assert hint in " ".join(second.warnings)
-    assert null_before == 2 and third.status == "ok" and null_after == 0
+    assert null_before == 2
+    assert third.status == "ok"
+    assert null_after == 0
 
 
 @pytest.mark.mysql
@@ -316,7 +324,8 @@ def test_first_run_with_no_rows_from_a_full_source_warns(
         expected="'warn': 0 of 2 rows, naming initial_value",
         survived=int(result.status == "warn"),
     )
-    assert result.status == "warn" and result.rows == 0
+    assert result.status == "warn"
+    assert result.rows == 0
     assert "0 of 2 source rows" in " ".join(result.warnings)
 
 
@@ -358,7 +367,8 @@ def test_endpoint_ignoring_the_incremental_parameter_warns(
         survived=int(second.status == "warn"),
     )
     assert seen[-1] == "2024-01-03T00:00:00Z"
-    assert first.status == "ok" and second.status == "warn"
+    assert first.status == "ok"
+    assert second.status == "warn"
     assert "2 record(s) older than" in " ".join(second.warnings)
 
 
@@ -402,7 +412,8 @@ def test_declared_total_must_match_the_walk(
         rows_lost=0 if result.status == "failed" or ok else declared - served,
     )
     if ok:
-        assert result.status == "ok" and result.rows == served
+        assert result.status == "ok"
+        assert result.rows == served
     else:
         assert result.status == "failed"
         assert f"{served:,} of {declared:,}" in str(result.error)
@@ -439,7 +450,8 @@ def test_records_carrying_dlt_reserved_names_keep_their_children(
         survived=int(len(parents) == 2 and children == 3),
     )
     assert result.status == "ok"
-    assert parents == [(1, "same"), (2, "same")] and children == 3
+    assert parents == [(1, "same"), (2, "same")]
+    assert children == 3
 
 
 def test_rest_lookback_keeps_late_records(
@@ -470,7 +482,8 @@ def test_rest_lookback_keeps_late_records(
         rows_lost=2 - len(got),
         survived=int(len(got) == 2),
     )
-    assert second.status == "ok" and [r[0] for r in got] == [1, 2]
+    assert second.status == "ok"
+    assert [r[0] for r in got] == [1, 2]
 
 
 # --- counting -----------------------------------------------------------------------------
@@ -492,7 +505,8 @@ def test_files_destinations_count_rows_not_cells(
         survived=int(result.rows == 5),
         notes=f"reported {result.rows}",
     )
-    assert result.status == "ok" and result.rows == 5
+    assert result.status == "ok"
+    assert result.rows == 5
 
 
 def test_rows_of_a_pending_package_are_reported(
@@ -519,5 +533,7 @@ def test_rows_of_a_pending_package_are_reported(
         survived=int(result.rows == 3 and held == 3),
         notes=f"reported {result.rows}",
     )
-    assert held == 3 and result.status == "ok"
-    assert result.rows == 3 and result.extra.get("settled") == 3
+    assert held == 3
+    assert result.status == "ok"
+    assert result.rows == 3
+    assert result.extra.get("settled") == 3

@@ -63,7 +63,8 @@ def test_rebuild_drops_raw_staging_and_local_state(
         survived=int(not left and not local),
     )
     assert staging_before, "dlt's merge did not create iso_staging: the test proves nothing"
-    assert left == [] and not local
+    assert left == []
+    assert not local
     assert {r.status for r in extract_source(source, warehouse)} == {"ok"}
 
 
@@ -94,7 +95,8 @@ def test_corrupted_duckdb_says_rebuild_and_rebuild_succeeds(
     assert said, broken.output
     assert "credentials" not in broken.output
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert rows == 2 and len(aside) == 1
+    assert rows == 2
+    assert len(aside) == 1
 
 
 def test_rebuild_of_a_documents_source_reloads_mongodb(

@@ -293,7 +293,8 @@ def test_permanent_fault_fails_cleanly_then_recovers(
     assert after_failure == before, "the incremental cursor moved on a failed run"
     assert pending == ([], []), "the failed run left a load package behind"
     assert recovered.status == "ok", recovered.error
-    assert recovered.rows == len(TOUCHED) and updated == len(TOUCHED)
+    assert recovered.rows == len(TOUCHED)
+    assert updated == len(TOUCHED)
     assert (final_rows, final_distinct) == (total, total)
     assert cursor("crm", "deals") == TOUCHED_AT
 

@@ -102,7 +102,9 @@ def test_credentials_never_reach_another_origin(
         assert seen == []  # nothing at all was sent to the foreign origin
     else:
         assert (result.status, result.rows) == ("ok", 3 if how != "redirect" else 1)
-        assert len(seen) == 1 and "Authorization" not in seen[0] and "X-Api-Key" not in seen[0]
+        assert len(seen) == 1
+        assert "Authorization" not in seen[0]
+        assert "X-Api-Key" not in seen[0]
     first_hit = dict(httpserver.log[0][0].headers)
     assert first_hit.get("Authorization") == f"Bearer {TOKEN}" or first_hit.get("X-Api-Key") == KEY
 
@@ -141,7 +143,8 @@ def test_password_masked_in_every_url_form(
         secrets_leaked=leaked,
     )
     assert leaked == 0, shown
-    assert "db.example" in shown and url_password(url.format(pw=password)) in (
+    assert "db.example" in shown
+    assert url_password(url.format(pw=password)) in (
         password,
         password.strip("'"),
     )
@@ -172,7 +175,8 @@ def test_warehouse_password_with_slash_and_at_loads_and_stays_masked(
     )
     assert (ok.status, ok.rows) == ("ok", 3), ok.error
     assert query(pg_database, "select count(*) from small.t") == [(3,)]
-    assert failed.status == "failed" and "127.0.0.1" in str(failed.error)
+    assert failed.status == "failed"
+    assert "127.0.0.1" in str(failed.error)
     assert dead.split("@")[-1].split("/")[0].split(":")[1] in str(failed.error)
     assert leaked == 0, texts
 
@@ -207,7 +211,8 @@ def test_connection_errors_name_host_and_port(
         survived=int(named and not leaked),
         secrets_leaked=leaked,
     )
-    assert result.status == "failed" and named, error
+    assert result.status == "failed", error
+    assert named, error
     assert not leaked, error
 
 
@@ -264,7 +269,8 @@ def test_validate_refuses_a_literal_password_in_any_url_form(
         secrets_leaked=int("literal-pw" in message or "er@l" in message),
     )
     assert "lit.yml:3 connection.url: a password in a URL must be a ${ENV_VAR}" in message
-    assert "literal-pw" not in message and "er@l" not in message
+    assert "literal-pw" not in message
+    assert "er@l" not in message
 
 
 HOSTILE_CELLS = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
@@ -339,7 +345,8 @@ def test_csv_load_files_into_postgres_stay_exact(
         faults=len(HOSTILE_CELLS),
         survived=sum(a == b for a, b in zip(stored, HOSTILE_CELLS, strict=False)),
     )
-    assert result.status == "ok" and stored == HOSTILE_CELLS
+    assert result.status == "ok"
+    assert stored == HOSTILE_CELLS
 
 
 TEAM_REPORT = """\
@@ -390,9 +397,11 @@ def test_aggregation_param_is_a_literal_and_csv_output_is_inert(
         survived=int(matched == 10),
         notes=f"{matched} of 30 documents matched",
     )
-    assert matched == 10 and {r["team"] for r in rows} == {"$tags.owner_team"}
+    assert matched == 10
+    assert {r["team"] for r in rows} == {"$tags.owner_team"}
     assert "=1+2" in {r["note"] for r in rows}  # JSON exact
-    assert "'=1+2" in cells and "=1+2" not in cells  # CSV inert
+    assert "'=1+2" in cells
+    assert "=1+2" not in cells
 
 
 def _nested(depth: int) -> dict[str, Any]:

@@ -127,7 +127,8 @@ def test_run_one_source_narrows_dbt_and_aggregations(
         survived=int(run.state_type.value == "COMPLETED"),
     )
     assert summary["failures"] == [], summary["failures"]
-    assert summary["aggregates"] == [] and run.state_type.value == "COMPLETED"
+    assert summary["aggregates"] == []
+    assert run.state_type.value == "COMPLETED"
 
 
 @pytest.mark.postgres
@@ -150,7 +151,8 @@ def test_another_hmac_key_is_refused_until_rotate_key_rehashes(
     warehouse = resolve(pg_database)
     monkeypatch.setenv("KSPYDER_HMAC_KEY", old_key)
     (first,) = extract_source(source, warehouse)
-    assert first.status == "ok" and stored_fingerprint(warehouse) == fingerprint(old_key.encode())
+    assert first.status == "ok"
+    assert stored_fingerprint(warehouse) == fingerprint(old_key.encode())
     monkeypatch.setenv("KSPYDER_HMAC_KEY", new_key)  # the key file lost, a new one made
     with pytest.raises(KeyMismatch) as refused:
         extract_source(source, warehouse, full_refresh=False)
@@ -172,10 +174,10 @@ def test_another_hmac_key_is_refused_until_rotate_key_rehashes(
         survived=int(mixed == 0 and matches == len(rehashed) == 40),
         notes=f"{matches} of {len(rehashed)} rows re-hashed with the new key",
     )
-    assert "kspyder pii rotate-key" in str(refused.value) and "Restore that key" in str(
-        refused.value
-    )
-    assert old_key not in str(refused.value) and new_key not in str(refused.value)
+    assert "kspyder pii rotate-key" in str(refused.value)
+    assert "Restore that key" in str(refused.value)
+    assert old_key not in str(refused.value)
+    assert new_key not in str(refused.value)
     assert mixed == 0, "rows were hashed with two keys"
     assert result.exit_code == 0, result.output
     assert matches == len(rehashed) == 40
@@ -210,7 +212,8 @@ def test_demo_key_lives_in_the_user_config_folder_with_mode_0600(
         survived=int(mode == 0o600 and kspyder_home not in path.parents),
     )
     assert path == tmp_path / "config" / "kspyder" / "hmac.key"
-    assert mode == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert mode == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert hmac_key() == b"legacy-demo-key-77aa"  # pseudonyms stay stable
     assert not (kspyder_home / "hmac.key").exists()
     monkeypatch.delenv(HMAC_KEY_FILE_ENV)
@@ -239,7 +242,8 @@ def test_validate_on_a_fresh_clone_passes_without_runtime_secrets(
     )
     assert plain.exit_code == 0, plain.output
     assert "manifest(s) valid" in plain.output
-    assert "a run will need" in plain.output and "CRM_API_TOKEN is not set" in plain.output
+    assert "a run will need" in plain.output
+    assert "CRM_API_TOKEN is not set" in plain.output
     assert strict.exit_code == 2
 
 
@@ -265,7 +269,8 @@ def test_a_busy_source_ends_in_one_line_naming_the_holder(
         stdout=subprocess.PIPE, text=True, cwd=project.ROOT,
     )  # fmt: skip
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
         monkeypatch.setenv("KSPYDER_LOCK_WAIT", "1")
         cli = run_cli("extract", "small", KSPYDER_LOCK_WAIT="1")
         capfd.readouterr()
@@ -285,9 +290,11 @@ def test_a_busy_source_ends_in_one_line_naming_the_holder(
         "no traceback, no retry of the wait; the flow run FAILED",
         survived=int(tracebacks == 0 and named in cli.stderr),
     )
-    assert cli.returncode == 1 and named in cli.stderr, cli.stderr
+    assert cli.returncode == 1, cli.stderr
+    assert named in cli.stderr, cli.stderr
     assert tracebacks == 0, cli.stderr + flow_output.err
-    assert named in summary["failures"][0] and run.state_type.value == "FAILED"
+    assert named in summary["failures"][0]
+    assert run.state_type.value == "FAILED"
     assert [t.run_count for t in unit_runs] == [1]  # waiting again would not help
 
 
@@ -343,9 +350,8 @@ def test_dbt_generate_stages_rest_child_tables_with_join_keys(
         notes=f"{joined} of {expected} tags joined to their ticket",
     )
     assert child.exists(), sorted(p.name for p in folder.iterdir())
-    assert (
-        "ticket_row_id" in compiled["tickets__tags"] and "tag_row_id" in compiled["tickets__tags"]
-    )
+    assert "ticket_row_id" in compiled["tickets__tags"]
+    assert "tag_row_id" in compiled["tickets__tags"]
     assert "cast(_dlt_id as varchar) as ticket_row_id" in compiled["tickets"]
     assert "tickets__tags" in (folder / "_helpdesk__sources.yml").read_text()
     assert joined == expected

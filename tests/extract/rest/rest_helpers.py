@@ -138,7 +138,7 @@ def failure(run: Callable[[], Any]) -> BaseException:
     """The first ``ExtractError`` in the chain of what ``run`` raises (dlt wraps it)."""
     from extract.errors import ExtractError
 
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception) as info:  # noqa: PT011 (dlt wraps it; unwrapped below)
         run()
     exc: BaseException | None = info.value
     while exc is not None:

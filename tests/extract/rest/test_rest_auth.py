@@ -58,7 +58,8 @@ def test_bearer(api, manifest, caplog):
     assert list(build_rest_source(source).resources["items"]) == [{"id": 1}]
     guarded(api, lambda hit: False)
     err = failure(lambda: list(build_rest_source(source).resources["items"]))
-    assert "HTTP 401 Unauthorized" in str(err) and "model 'items' page 1" in str(err)
+    assert "HTTP 401 Unauthorized" in str(err)
+    assert "model 'items' page 1" in str(err)
     assert_clean(err, caplog)
 
 
@@ -79,7 +80,8 @@ def test_api_key(api, manifest, caplog, location):
         return Reply({"echo": hit.query, "headers": hit.headers}, 500)
 
     err = failure(lambda: list(build_rest_source(source).resources["items"]))
-    assert "HTTP 500" in str(err) and "after 2 attempts" in str(err)
+    assert "HTTP 500" in str(err)
+    assert "after 2 attempts" in str(err)
     assert "http://127.0.0.1" in str(err)
     assert_clean(err, caplog)
 
@@ -131,7 +133,8 @@ def test_oauth2_token_is_cached(api, manifest):
     }
     pages = list(build_rest_source(manifest(oauth_manifest(api))).resources["items"])
     assert [p["a"] for p in pages] == ["Bearer tok-1"] * 3
-    assert len(issued) == 1 and issued[0]["scope"] == "read"
+    assert len(issued) == 1
+    assert issued[0]["scope"] == "read"
 
 
 def test_oauth2_token_is_refreshed_before_expiry(api, manifest):

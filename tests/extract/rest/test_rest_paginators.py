@@ -167,8 +167,10 @@ def test_json_link_relative_and_loop(api, manifest):
 
     source = build_rest_source(manifest(crm(api, spec, path="/loop")))
     err = str(failure(lambda: list(source.resources["items"])))
-    assert "pagination loop" in err and "after 3 page(s)" in err
-    assert "page 3 (GET http://127.0.0.1" in err and "/loop?page=1)" in err
+    assert "pagination loop" in err
+    assert "after 3 page(s)" in err
+    assert "page 3 (GET http://127.0.0.1" in err
+    assert "/loop?page=1)" in err
 
 
 def test_single_page_and_auto(api, manifest):
@@ -187,7 +189,8 @@ def test_unknown_paginator_lists_the_available_ones(api, manifest):
     with pytest.raises(ConfigError) as err:
         manifest(crm(api, "foo"))
     message = str(err.value)
-    assert "crm.yml:" in message and "models.items.endpoint.paginator.type" in message
+    assert "crm.yml:" in message
+    assert "models.items.endpoint.paginator.type" in message
     assert "Invalid paginator: foo. Available options: auto, cursor, header_link" in message
 
 

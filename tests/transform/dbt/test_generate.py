@@ -61,7 +61,8 @@ def test_committed_staging_follows_the_template(source: str) -> None:
         text = path.read_text()
         assert file_state(path) == "generated", path
         assert re.search(r"\bselect \*\s+from \{\{ source\(", text) is None
-        assert "source as (" in text and "renamed as (" in text
+        assert "source as (" in text
+        assert "renamed as (" in text
         assert text.rstrip().endswith("select * from renamed")
         code = re.sub(r"'[^']*'", "''", text)
         assert code == code.lower()  # lowercase SQL, string literals aside

@@ -45,7 +45,8 @@ def test_analyst_reads_dbt_schemas_only(
     warehouse = resolve(pg_database)
     report = grant(warehouse, roles.analyst, roles.loader, sources=["erp", "crm"])
     again = grant(warehouse, roles.analyst, roles.loader, sources=["erp", "crm"])  # idempotent
-    assert report.applicable and again.raw_schemas == report.raw_schemas
+    assert report.applicable
+    assert again.raw_schemas == report.raw_schemas
     assert report.raw_schemas == ["erp", "erp_staging"]
     assert any("crm" in note for note in report.notes)  # not loaded yet
     create_login(pg_database, roles)

@@ -65,13 +65,15 @@ def test_build_models_tests_and_masking(duckdb_warehouse: Warehouse) -> None:
     assert clv[4] > 0
     months = query(path, "select count(*), sum(invoiced_revenue) from marts.monthly_revenue")[0]
     invoiced = query(path, "select sum(amount) from erp.invoices")[0][0]
-    assert months[0] >= 12 and months[1] == pytest.approx(invoiced)
+    assert months[0] >= 12
+    assert months[1] == pytest.approx(invoiced)
 
     # a second build in the same process reuses the parsed manifest (a fresh copy of it)
     cached = dict(runner._manifests)
     again = run_dbt(["build"], duckdb_warehouse)
     assert again.success, again.failures
-    assert runner._manifests == cached and len(cached) == 1
+    assert runner._manifests == cached
+    assert len(cached) == 1
 
     masked = query(
         path,
@@ -141,7 +143,8 @@ def test_transform_command_reports_and_fails(duckdb_warehouse: Warehouse) -> Non
     con.close()
     failed = runner.invoke(app, ["transform", "--select", "stg_erp__customers"])
     assert failed.exit_code == 1
-    assert "tests passed" in failed.output and "failed 1" in failed.output
+    assert "tests passed" in failed.output
+    assert "failed 1" in failed.output
 
 
 def test_plain_dbt_cli_from_the_project_folder(duckdb_warehouse: Warehouse, tmp_path: Path) -> None:
@@ -163,4 +166,5 @@ def test_plain_dbt_cli_from_the_project_folder(duckdb_warehouse: Warehouse, tmp_
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "ERROR=0" in done.stdout and "target='duckdb'" in done.stdout
+    assert "ERROR=0" in done.stdout
+    assert "target='duckdb'" in done.stdout

@@ -111,7 +111,8 @@ def test_analyst_sees_no_personal_data(
     monkeypatch.setenv("KSPYDER_ANALYST_ROLE", roles.analyst)
     first = run_dbt(["build"], pg_warehouse)
     assert first.success, first.failures
-    assert set(first.models) == MODELS and first.tests_failed == 0
+    assert set(first.models) == MODELS
+    assert first.tests_failed == 0
     assert first.unit_tests_passed >= 7
     create_login(pg_database, roles)
     _check_analyst(pg_database, roles)

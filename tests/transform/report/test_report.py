@@ -40,7 +40,8 @@ def test_report_data_matches_the_served_estate(estate: Data) -> None:
     data = collect()
     expected = expected_topology(estate)
     got = {v["name"]: v for v in data.vnets}
-    assert set(got) == set(expected) and len(got) == 200
+    assert set(got) == set(expected)
+    assert len(got) == 200
     for name, (nodes, edges) in expected.items():
         elements = got[name]["elements"]
         assert (sum("source" not in e["data"] for e in elements),
@@ -59,9 +60,11 @@ def test_report_command_writes_one_offline_file(estate: Data) -> None:
     path = project.report_dir() / "index.html"
     assert f"report -> {path}" in " ".join(result.output.split())
     text = path.read_text()
-    assert "<script src" not in text and "<link" not in text  # everything inlined
+    assert "<script src" not in text
+    assert "<link" not in text
     assert not re.search(r"""<(script|img|iframe)[^>]+src=""", text)  # no fetch at all
-    assert "Cytoscape Consortium" in text and "plotly.js" in text
+    assert "Cytoscape Consortium" in text
+    assert "plotly.js" in text
 
 
 def test_report_command_without_an_estate_fails_cleanly() -> None:
@@ -75,12 +78,15 @@ def test_report_command_without_an_estate_fails_cleanly() -> None:
 def test_elt_report_step_skips_writes_and_fails(estate: Data, monkeypatch: Any) -> None:
     assert stages.report_stage("empty_db")["status"] == "skipped"
     done = stages.report_stage()
-    assert done["status"] == "ok" and done["path"] == str(write_report())
+    assert done["status"] == "ok"
+    assert done["path"] == str(write_report())
     monkeypatch.setattr("transform.report.collect", _boom)
     failed = stages.report_stage()
-    assert failed["status"] == "failed" and "boom" in failed["error"]
+    assert failed["status"] == "failed"
+    assert "boom" in failed["error"]
     summary = RunSummary(run_id="r", report=failed).finish()
-    assert summary.failures == ["report: boom"] and not summary.ok
+    assert summary.failures == ["report: boom"]
+    assert not summary.ok
 
 
 def _boom(*args: Any) -> Any:
