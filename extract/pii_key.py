@@ -47,30 +47,11 @@ def _execute(
     warehouse: Warehouse, statements: list[tuple[str, tuple[object, ...]]]
 ) -> list[tuple[object, ...]]:
     """Run statements (``?`` placeholders) on the warehouse; rows of the last one."""
-    if warehouse.kind == "duckdb":
-        import duckdb
-
-        con = duckdb.connect(warehouse.location)
-        try:
-            for sql, args in statements:
-                con.execute(sql, list(args))
-            return [
-                tuple(r) for r in (con.fetchall() if statements[-1][0].startswith("select") else [])
-            ]
-        finally:
-            con.close()
-    import psycopg2
-
-    conn = psycopg2.connect(warehouse.sqlalchemy_url())
-    try:
-        with conn, conn.cursor() as cur:
-            for sql, args in statements:
-                cur.execute(sql.replace("?", "%s"), args)
-            return (
-                [tuple(r) for r in cur.fetchall()] if statements[-1][0].startswith("select") else []
-            )
-    finally:
-        conn.close()
+    with warehouse.connect() as db:
+        rows: list[tuple[object, ...]] = []
+        for sql, args in statements:
+            rows = db.execute(sql, args)
+    return rows
 
 
 def _ddl() -> list[tuple[str, tuple[object, ...]]]:

@@ -14,15 +14,19 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from extract import project
 from extract.errors import ExtractError, KspyderError
 from extract.secrets import quote_url_password, redact, register_secret, url_passwords
+
+if TYPE_CHECKING:
+    from extract.warehouse_db import Session
 
 WAREHOUSE_ENV = "KSPYDER_WAREHOUSE"
 FILE_FORMATS = {"json": "jsonl", "csv": "csv", "parquet": "parquet"}
@@ -97,6 +101,12 @@ class Warehouse:
         path.rename(aside)
         Path(f"{path}.wal").unlink(missing_ok=True)
         return aside
+
+    def connect(self, read_only: bool = False) -> AbstractContextManager[Session]:
+        """A SQL session (``?`` placeholders, one transaction): see ``extract.warehouse_db``."""
+        from extract.warehouse_db import connect
+
+        return connect(self, read_only)
 
     def sqlalchemy_url(self) -> str:
         """A SQLAlchemy/psycopg URL for direct queries (grants, ledger, tests)."""

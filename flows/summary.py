@@ -220,27 +220,9 @@ def write_ledger(summary: RunSummary, warehouse: Warehouse) -> int:
     ddl = ", ".join(f"{c} {t}" for c, t in LEDGER_COLUMNS.items())
     values = [tuple(r.get(c) for c in cols) for r in rows]
     target = f"{LEDGER_SCHEMA}.{LEDGER_TABLE}"
-    if warehouse.kind == "duckdb":
-        import duckdb
-
-        con = duckdb.connect(warehouse.location)
-        try:
-            con.execute(f"create schema if not exists {LEDGER_SCHEMA}")
-            con.execute(f"create table if not exists {target} ({ddl})")
-            marks = ", ".join("?" for _ in cols)
-            con.executemany(f"insert into {target} ({', '.join(cols)}) values ({marks})", values)
-        finally:
-            con.close()
-        return len(rows)
-    import psycopg2
-
-    conn = psycopg2.connect(warehouse.sqlalchemy_url())
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(f"create schema if not exists {LEDGER_SCHEMA}")
-            cur.execute(f"create table if not exists {target} ({ddl})")
-            marks = ", ".join("%s" for _ in cols)
-            cur.executemany(f"insert into {target} ({', '.join(cols)}) values ({marks})", values)
-    finally:
-        conn.close()
+    marks = ", ".join("?" for _ in cols)
+    with warehouse.connect() as db:
+        db.execute(f"create schema if not exists {LEDGER_SCHEMA}")
+        db.execute(f"create table if not exists {target} ({ddl})")
+        db.executemany(f"insert into {target} ({', '.join(cols)}) values ({marks})", values)
     return len(rows)

@@ -55,39 +55,8 @@ def replace_table(
         body = ", ".join(f"{quote(c)} {types[c]}" for c in columns)
         statements.append(f"create table {target} ({body})")
     values = [tuple(_cell(r.get(c), types[c]) for c in columns) for r in rows]
-    if warehouse.kind == "duckdb":
-        _duckdb(warehouse.location, statements, target, len(columns), values)
-    else:
-        _postgres(warehouse.sqlalchemy_url(), statements, target, values)
-
-
-def _duckdb(
-    path: str, statements: list[str], target: str, width: int, values: list[tuple[Any, ...]]
-) -> None:
-    import duckdb
-
-    con = duckdb.connect(path)
-    try:
-        con.begin()
+    with warehouse.connect() as db:
         for sql in statements:
-            con.execute(sql)
+            db.execute(sql)
         if values:
-            con.executemany(f"insert into {target} values ({', '.join('?' * width)})", values)
-        con.commit()
-    finally:
-        con.close()
-
-
-def _postgres(url: str, statements: list[str], target: str, values: list[tuple[Any, ...]]) -> None:
-    import psycopg2
-    from psycopg2.extras import execute_values
-
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-            if values:
-                execute_values(cur, f"insert into {target} values %s", values)
-    finally:
-        conn.close()
+            db.executemany(f"insert into {target} values ({', '.join('?' * len(columns))})", values)

@@ -34,42 +34,15 @@ def available(warehouse: Warehouse | None) -> bool:
 
 @contextmanager
 def connect(warehouse: Warehouse) -> Iterator[Query]:
-    """A query function on the warehouse, closed on exit; DuckDB is opened read-only."""
-    if warehouse.kind == "duckdb":
-        import duckdb
-
-        try:
-            con = duckdb.connect(warehouse.location, read_only=True)
-        except duckdb.Error as exc:
-            raise KspyderError(f"cannot read {warehouse.display}: {exc}") from exc
-
-        def run_duckdb(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-            return list(con.execute(sql.replace("%s", "?"), list(params)).fetchall())
-
-        try:
-            yield run_duckdb
-        finally:
-            con.close()
-        return
-    if warehouse.kind != "postgres":
+    """A query function on the warehouse (``%s`` placeholders), closed on exit; read-only."""
+    if warehouse.kind not in ("duckdb", "postgres"):
         raise KspyderError(f"cannot introspect a '{warehouse.kind}' destination")
-    import psycopg2
+    with warehouse.connect(read_only=True) as db:
 
-    try:
-        pg = psycopg2.connect(warehouse.sqlalchemy_url())
-    except psycopg2.Error as exc:
-        raise KspyderError(f"cannot connect to {warehouse.display}: {exc}") from exc
-    pg.set_session(readonly=True, autocommit=True)
+        def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+            return db.execute(sql.replace("%s", "?"), params)
 
-    def run_postgres(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with pg.cursor() as cur:
-            cur.execute(sql, tuple(params))
-            return list(cur.fetchall())
-
-    try:
-        yield run_postgres
-    finally:
-        pg.close()
+        yield run
 
 
 def table_columns(query: Query, schema: str) -> dict[str, list[tuple[str, str]]]:
