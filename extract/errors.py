@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from extract.secrets import redact
@@ -60,9 +61,14 @@ def root_cause(exc: BaseException) -> BaseException:
     return exception_chain(exc)[-1]
 
 
+def unknown_value(what: str, value: object, allowed: Iterable[object]) -> str:
+    """The one wording of "not an allowed value", as dlt's: ``Invalid X: v. Available options``."""
+    return f"Invalid {what}: {value}. Available options: {', '.join(map(str, allowed)) or 'none'}"
+
+
 class UnknownValueError(KspyderError, ValueError):
     """A name that is not one of the allowed ones; the message lists them (as dlt does)."""
 
-    def __init__(self, what: str, value: object, allowed: list[str] | tuple[str, ...]) -> None:
-        self.what, self.value, self.allowed = what, value, list(allowed)
-        super().__init__(f"Invalid {what}: {value}. Available options: {', '.join(self.allowed)}")
+    def __init__(self, what: str, value: object, allowed: Iterable[object]) -> None:
+        self.what, self.value, self.allowed = what, value, [str(a) for a in allowed]
+        super().__init__(unknown_value(what, value, self.allowed))

@@ -11,7 +11,7 @@ from typing import Any
 from dlt.sources import DltSource
 
 from extract.depth import depth_guard
-from extract.errors import KspyderError
+from extract.errors import UnknownValueError
 from extract.kinds import builder_for
 from extract.manifest.typing import Model, Source
 from extract.pii import record_transformer
@@ -23,11 +23,10 @@ def select_models(source: Source, models: list[str] | None) -> list[str]:
         return list(source.models)
     unknown = [m for m in models if m not in source.models]
     if unknown:
-        raise KspyderError(
-            f"unknown model(s) {', '.join(unknown)} in source '{source.name}'; "
-            f"available: {', '.join(source.models)}"
+        raise UnknownValueError(
+            f"model(s) of source '{source.name}'", ", ".join(unknown), list(source.models)
         )
-    return list(models)
+    return list(dict.fromkeys(models))
 
 
 def _column_hints(model: Model) -> dict[str, dict[str, Any]]:

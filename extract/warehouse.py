@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from extract import project
-from extract.errors import ExtractError, KspyderError
+from extract.errors import ExtractError, KspyderError, UnknownValueError, unknown_value
 from extract.secrets import quote_url_password, redact, register_secret, url_passwords
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ def resolve(url: str | None = None, to: str | None = None, out: Path | None = No
     """Resolve ``--to/--out``, ``--warehouse``, ``$KSPYDER_WAREHOUSE`` or the DuckDB default."""
     if to:
         if to not in FILE_FORMATS:
-            raise KspyderError(f"--to '{to}' is not one of {', '.join(FILE_FORMATS)}")
+            raise UnknownValueError("--to", to, list(FILE_FORMATS))
         return Warehouse("files", str(out or project.outputs_dir() / "extract"), to)
     url = url or os.environ.get(WAREHOUSE_ENV)
     if not url:
@@ -267,5 +267,6 @@ def resolve(url: str | None = None, to: str | None = None, out: Path | None = No
         path = url.split(":///", 1)[-1] if ":///" in url else url.split("://", 1)[-1]
         return Warehouse("duckdb", str(Path(path).expanduser().resolve()))
     raise KspyderError(
-        f"warehouse URL scheme '{scheme}' is not one of duckdb, postgresql (got {redact(url)})"
+        unknown_value("warehouse URL scheme", scheme, ["duckdb", "postgresql"])
+        + f" (got {redact(url)})"
     )

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from extract import project
-from extract.errors import ConfigError, Problem
+from extract.errors import ConfigError, Problem, unknown_value
 from extract.kinds import checks_for
 from extract.manifest.typing import SQL_IDENTIFIER, Source
 from extract.manifest.yamlpos import KeyPath, load_yaml
@@ -215,7 +215,7 @@ def _message(err: Any, raw: Any, loc: KeyPath) -> str:
     value = repr(shown) if isinstance(shown, str | int | float | bool) else "value"
     if kind == "literal_error":
         allowed = re.sub(r"'([^']*)'", r"\1", str(ctx.get("expected", ""))).replace(" or ", ", ")
-        return f"{value} is not one of {allowed}"
+        return unknown_value(str(loc[-1]) if loc else "value", value, allowed.split(", "))
     if kind == "extra_forbidden":
         parent = _field_model(Source, loc[:-1])
         allowed = ", ".join(sorted(parent.model_fields)) if parent else ""
@@ -328,7 +328,7 @@ def load_manifests(
                         folder,
                         0,
                         "",
-                        f"unknown source(s) {', '.join(unknown)}; available: {available}",
+                        unknown_value("source(s)", ", ".join(unknown), available.split(", ")),
                     )
                 ]
             )

@@ -24,6 +24,7 @@ from extract.rest.stats import reset_rest_stats, rest_stats
 from extract.rest.throttle import budget_for
 from extract.rest.transport import Transport
 from extract.secrets import RedactingFilter
+from extract.sources import select_models
 
 __all__ = [
     "available_paginators",
@@ -35,18 +36,6 @@ __all__ = [
 
 # urllib3 logs full request URLs at DEBUG, query-string API keys included
 logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
-
-
-def _selected(source: Source, models: list[str] | None) -> list[str]:
-    if models is None:
-        return list(source.models)
-    unknown = [m for m in models if m not in source.models]
-    if unknown:
-        raise ExtractError(
-            f"REST source '{source.name}': unknown model(s) {', '.join(unknown)}; "
-            f"available: {', '.join(source.models)}"
-        )
-    return list(dict.fromkeys(models))
 
 
 def build_rest_source(source: Source, models: list[str] | None = None) -> DltSource:
@@ -61,7 +50,7 @@ def build_rest_source(source: Source, models: list[str] | None = None) -> DltSou
     problems = [f"{'.'.join(map(str, at))}: {msg}" for at, msg in check_rest_source(source)]
     if problems:
         raise ExtractError(f"REST source '{source.name}': " + "; ".join(problems))
-    selected = _selected(source, models)
+    selected = select_models(source, models)
     needed = with_ancestors(source, selected)
     stats.start(source.name, selected)
     client = source.client

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from extract.errors import KspyderError
+from extract.errors import KspyderError, UnknownValueError
 from flows.cli.common import FullRefreshOpt, ModelOpt, SourcesArg, console, fail, out
 
 app = typer.Typer()  # this module's commands; flows.cli.build_app composes them
@@ -59,9 +59,7 @@ def aggregate(
         selected = names or list(pipelines)
         unknown = [n for n in selected if n not in pipelines]
         if unknown:
-            raise KspyderError(
-                f"unknown pipeline(s) {', '.join(unknown)}; available: {', '.join(pipelines)}"
-            )
+            raise UnknownValueError("pipeline(s)", ", ".join(unknown), list(pipelines))
         if list_:
             out.print(_pipelines_table([pipelines[n] for n in selected]))
             return

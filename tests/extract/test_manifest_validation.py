@@ -38,8 +38,8 @@ models:
     primary_key: id
     write_disposition: upsert
 """,
-        "bad_disposition.yml:7 models.invoices.write_disposition: 'upsert' is not one of "
-        "append, replace, merge",
+        "bad_disposition.yml:7 models.invoices.write_disposition: Invalid write_disposition: "
+        "'upsert'. Available options: append, replace, merge",
     ),
     (
         "merge_no_key",
@@ -117,8 +117,8 @@ models:
     columns:
       email: encrypt
 """,
-        "bad_pii.yml:7 models.a.columns.email.pii: 'encrypt' is not one of drop, hash, mask, "
-        "redact, keep",
+        "bad_pii.yml:7 models.a.columns.email.pii: Invalid pii: 'encrypt'. Available options: "
+        "drop, hash, mask, redact, keep",
     ),
     (
         "literal_password",
@@ -162,7 +162,7 @@ kind: ftp
 models:
   a: {}
 """,
-        "bad_kind.yml:1 kind: 'ftp' is not one of sql, rest",
+        "bad_kind.yml:1 kind: Invalid kind: 'ftp'. Available options: sql, rest",
     ),
     (
         "name_mismatch",

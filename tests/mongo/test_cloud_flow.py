@@ -105,7 +105,7 @@ def test_aggregate_command_options() -> None:
     assert "region:string=None" in listed.output
     bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")
     assert bad.exit_code == 1
-    assert "'colour' is not one of" in bad.output
+    assert "Invalid value: 'colour'. Available options" in bad.output
     stray = _invoke("aggregate", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
     assert stray.exit_code == 1
     assert "tag not declared by routes_by_vnet, vms_by_option" in (stray.output)
@@ -114,7 +114,7 @@ def test_aggregate_command_options() -> None:
     assert "is not name=value" in malformed.output
     unknown = _invoke("aggregate", "nope")
     assert unknown.exit_code == 1
-    assert "unknown pipeline(s) nope" in unknown.output
+    assert "Invalid pipeline(s): nope. Available options" in unknown.output
 
 
 def _plans(plan: Any) -> Iterator[dict[str, Any]]:

@@ -239,13 +239,15 @@ def test_a_pipeline_on_fields_no_document_has_warns(
 
 
 def test_parameters_are_checked_before_running(demo_cloud: Data) -> None:
-    with pytest.raises(KspyderError, match="'nope' is not one of enableAcceleratedNetworking"):
+    with pytest.raises(
+        KspyderError, match="Invalid value: 'nope'. Available options: enableAccelerated"
+    ):
         run_pipeline("vms_by_option", {"option": "nope"})
     with pytest.raises(KspyderError, match=r"parameter 'since': expected an? int"):
         run_pipeline("cost_by_tag", {"since": "December"})
     with pytest.raises(KspyderError, match=r"unknown parameter\(s\) colour \(declared: region\)"):
         run_pipeline("routes_by_vnet", {"colour": "red"})
-    with pytest.raises(KspyderError, match="unknown pipeline 'nope'; available: cost_by_resource"):
+    with pytest.raises(KspyderError, match="Invalid pipeline: nope. Available options: cost_by_"):
         get_pipeline("nope")
 
 

@@ -214,5 +214,5 @@ def test_warehouse_sources_and_unknown_models_are_refused(source: Any, manifests
     wh = load(manifests_dir, "wh", "kind: rest\nclient: {base_url: 'http://x'}\nmodels: [a]\n")
     with pytest.raises(KspyderError, match="not documents"):
         load_documents(wh)
-    with pytest.raises(KspyderError, match="unknown model"):
+    with pytest.raises(KspyderError, match="Invalid model"):
         load_documents(source, ["nope"])

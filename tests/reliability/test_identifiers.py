@@ -143,9 +143,9 @@ def test_injection_through_the_command_line_runs_nothing(
     )
     assert kept, "erp.orders lost rows or was dropped"
     assert by_source.returncode == 2
-    assert "unknown source(s)" in _flat(by_source.stderr)
+    assert "Invalid source(s)" in _flat(by_source.stderr)
     assert by_model.returncode != 0
-    assert "unknown model(s)" in _flat(by_model.stderr)
+    assert "Invalid model(s)" in _flat(by_model.stderr)
     assert by_file.returncode == 2
     assert "is not a safe SQL identifier" in _flat(by_file.stderr)
 

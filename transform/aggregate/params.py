@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from extract.errors import KspyderError
+from extract.errors import KspyderError, unknown_value
 from extract.manifest.yamlpos import KeyPath
 from transform.aggregate.model import Param, Pipeline
 
@@ -49,8 +49,7 @@ def coerce(spec: Param, value: Any) -> Any:
         return None
     typed = _convert(spec.type, value)
     if spec.choices is not None and typed not in spec.choices:
-        allowed = ", ".join(str(c) for c in spec.choices)
-        raise ValueError(f"{value!r} is not one of {allowed}")
+        raise ValueError(unknown_value("value", repr(value), spec.choices))
     return typed
 
 

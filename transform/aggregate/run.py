@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from extract import mongo, project
-from extract.errors import ConfigError, KspyderError, Problem
+from extract.errors import ConfigError, KspyderError, Problem, UnknownValueError
 from transform.aggregate.fields import missing_fields
 from transform.aggregate.model import Pipeline
 from transform.aggregate.outputs import write_outputs
@@ -44,8 +44,7 @@ def get_pipeline(name: str, directory: Path | None = None) -> Pipeline:
     """One pipeline by name (only its file is parsed)."""
     files = {f.stem: f for f in pipeline_files(directory)}
     if name not in files:
-        available = ", ".join(files) or "none"
-        raise KspyderError(f"unknown pipeline '{name}'; available: {available}")
+        raise UnknownValueError("pipeline", name, list(files))
     return parse_pipeline(files[name])
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rest_helpers import FakeApi, Reply, rows
 
-from extract.errors import ExtractError
+from extract.errors import UnknownValueError
 from extract.rest import build_rest_source, rest_stats
 
 CUSTOMERS = [
@@ -125,7 +125,7 @@ def test_selecting_a_child_runs_its_parent_without_loading_it(api, manifest):
     stats = rest_stats("crm")  # the parent's requests are counted, under its own name
     assert stats["customers"]["requests"] == 1
     assert stats["contacts"]["records"] == 1
-    with pytest.raises(ExtractError, match="unknown model.*nope; available: customers, contacts"):
+    with pytest.raises(UnknownValueError, match="nope. Available options: customers, contacts"):
         build_rest_source(manifest(CHILDREN.format(url=api.url)), ["nope"])
 
 

@@ -46,7 +46,7 @@ def test_duckdb_target(kspyder_home: Path) -> None:
 def test_env_warehouse_and_bad_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSPYDER_WAREHOUSE", "postgresql://u@h/db")
     assert (resolve(None).kind, resolve(None).location) == ("postgres", "postgresql://u@h/db")
-    with pytest.raises(KspyderError, match="not one of duckdb, postgresql"):
+    with pytest.raises(KspyderError, match="Available options: duckdb, postgresql"):
         resolve("mysql://u@h/db")
     with pytest.raises(KspyderError, match="dbt cannot run"):
         target_env("files", "/tmp/out")
