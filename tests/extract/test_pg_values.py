@@ -13,8 +13,9 @@ import psycopg2
 import pytest
 from pytest_httpserver import HTTPServer
 
+from extract.dlt_postgres import _file_format_for, _postgres_literal
 from extract.load import extract_source
-from extract.warehouse import ITEMS_HINT, _file_format_for, _postgres_literal, resolve
+from extract.warehouse import ITEMS_HINT, resolve
 from tests.helpers import load, query
 
 ESCAPE = str  # stands for dlt's escaping in the unit tests
