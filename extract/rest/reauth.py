@@ -17,7 +17,11 @@ _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 
 
 def refresh_token(auth: Any) -> bool:
-    """Drop the cached token of a refreshable auth (OAuth2); False when there is none."""
+    """Drop the cached token of a refreshable auth (OAuth2); False when there is none.
+
+    An auth bound to its origins (``extract.rest.origins.OriginBoundAuth``) is looked through.
+    """
+    auth = getattr(auth, "inner", auth)
     invalidate = getattr(auth, "invalidate", None)
     if not callable(invalidate):
         return False
