@@ -130,7 +130,7 @@ def _plans(plan: Any) -> Iterator[dict[str, Any]]:
 
 
 def test_explain_prints_the_servers_plan(demo_cloud: dict[str, Any]) -> None:
-    explain = _invoke("aggregate", "--explain", "cost_by_tag", "-p", "since=2025-11-01")
+    explain = _invoke("aggregate", "--explain", "cost_by_tag", "-p", "since=20251101")
     assert explain.exit_code == 0, explain.output
     planners = list(_plans(json.loads(explain.output)))
     assert planners
