@@ -42,6 +42,17 @@ class ExtractError(KspyderError):
     """A source or model failed while extracting or loading."""
 
 
+class ResponseShapeError(ExtractError, ValueError):
+    """An API answer lacks the shape the manifest declares (a list, a total, a column)."""
+
+
+class MissingEnv(KspyderError, KeyError):
+    """An ``${ENV}`` reference without default names an unset variable (``args[0]``)."""
+
+    def __str__(self) -> str:
+        return f"environment variable {self.args[0]} is not set"
+
+
 def exception_chain(exc: BaseException) -> list[BaseException]:
     """``exc`` and the exceptions behind it, following ``__context__`` only where Python
     would show it (not past a ``raise ... from None``, whose message is the meaningful one)."""

@@ -1,8 +1,8 @@
-"""Secret values: expand ``${ENV}`` references, remember what they resolved to, redact them.
+"""Secret values: remember what ``${ENV}`` references resolved to, and redact them.
 
-Every value that came from an environment reference in a secret position is registered, and
-``redact`` replaces it anywhere in a text (errors, logs, summaries). A logging filter
-applies it to every record of the process.
+Expansion itself is extract/manifest/env.py. Every value that came from an environment
+reference in a secret position is registered, and ``redact`` replaces it anywhere in a text
+(errors, logs, summaries). A logging filter applies it to every record of the process.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_KEYS = frozenset(
     {"token", "password", "api_key", "client_secret", "secret", "key", "hmac_key"}
 )
@@ -37,10 +36,6 @@ PASSWORD_PARAM = re.compile(
 )
 _lock = threading.Lock()
 _secrets: set[str] = set()
-
-
-class MissingEnv(KeyError):
-    """An ``${ENV}`` reference without default names an unset variable."""
 
 
 def register_secret(value: str | None) -> None:
@@ -76,56 +71,6 @@ def redact(text: str) -> str:
             edge = r"(?<![A-Za-z0-9_]){}(?![A-Za-z0-9_])"
             text = re.sub(edge.format(re.escape(secret)), MASK, text)
     return text
-
-
-def _closing(text: str, start: int) -> int:
-    """Index of the ``}`` closing the reference whose body starts at ``start``."""
-    depth = 1
-    i = start
-    while i < len(text):
-        if text.startswith("${", i):
-            depth += 1
-            i += 2
-            continue
-        if text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-def expand(value: str, secret: bool = False) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` (defaults may nest references).
-
-    A default is expanded only when its variable is unset or empty; a result in a secret
-    position is registered for redaction.
-    """
-    out: list[str] = []
-    i = 0
-    while True:
-        j = value.find("${", i)
-        if j < 0:
-            out.append(value[i:])
-            break
-        out.append(value[i:j])
-        end = _closing(value, j + 2)
-        match = _NAME.match(value, j + 2)
-        if end < 0 or match is None:
-            out.append(value[j:])
-            break
-        name, rest = match.group(0), value[match.end() : end]
-        got = os.environ.get(name)
-        if not got:
-            if rest.startswith(":-"):
-                got = expand(rest[2:], secret)
-            elif got is None:
-                raise MissingEnv(name)
-        if secret:
-            register_secret(got)
-        out.append(got or "")
-        i = end + 1
-    return "".join(out)
 
 
 def url_password(url: str) -> str | None:

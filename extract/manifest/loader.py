@@ -14,16 +14,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from extract import project
-from extract.errors import ConfigError, Problem, unknown_value
+from extract.errors import ConfigError, MissingEnv, Problem, unknown_value
 from extract.kinds import checks_for
+from extract.manifest.env import expand
 from extract.manifest.typing import SQL_IDENTIFIER, Source
 from extract.manifest.yamlpos import KeyPath, load_yaml
 from extract.secrets import (
     ENV_REF,
     SECRET_KEYS,
     URL_KEYS,
-    MissingEnv,
-    expand,
     quote_url_password,
     register_secret,
     url_passwords,
@@ -153,9 +152,7 @@ def _expand_env(data: Any, path: KeyPath, problems: list[tuple[KeyPath, str]]) -
                 try:
                     out[key] = expand(value, secret=str(key) in SECRET_KEYS)
                 except MissingEnv as exc:
-                    problems.append(
-                        ((*path, key), f"environment variable {exc.args[0]} is not set")
-                    )
+                    problems.append(((*path, key), str(exc)))
                     out[key] = value
                 if key in URL_KEYS:
                     for password in url_passwords(out[key]):

@@ -28,6 +28,7 @@ from dlt.sources.helpers.rest_client.paginators import (
 )
 from requests import Request, Response
 
+from extract.errors import ResponseShapeError, UnknownValueError
 from extract.manifest.typing import Paginator
 
 PaginatorFactory = Callable[[Paginator], BasePaginator | None]
@@ -51,9 +52,7 @@ def available_paginators() -> list[str]:
 
 def _lookup(name: str) -> tuple[PaginatorFactory, frozenset[str] | None]:
     if name not in _registry:
-        raise ValueError(
-            f"Invalid paginator: {name}. Available options: {', '.join(available_paginators())}"
-        )
+        raise UnknownValueError("paginator", name, available_paginators())
     return _registry[name]
 
 
@@ -92,7 +91,9 @@ def _read_int(response: Response, path: str, what: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} '{path}' is missing or not an integer (got {value!r})") from None
+        raise ResponseShapeError(
+            f"{what} '{path}' is missing or not an integer (got {value!r})"
+        ) from None
 
 
 class OffsetPages(OffsetPaginator):

@@ -15,6 +15,7 @@ from typing import Any
 
 from dlt.common import jsonpath
 
+from extract.errors import ResponseShapeError
 from extract.manifest.typing import IdNormalization, RecordsFrom
 
 
@@ -24,20 +25,22 @@ def _at(payload: Any, path: str) -> Any:
 
 
 def rows_to_records(payload: Any, spec: RecordsFrom) -> list[dict[str, Any]]:
-    """The records of a columns + rows answer; raises ValueError saying what is wrong."""
+    """The records of a columns + rows answer; raises ResponseShapeError saying what is wrong."""
     columns, rows = _at(payload, spec.columns), _at(payload, spec.rows)
     if not isinstance(columns, list):
-        raise ValueError(f"records_from.columns '{spec.columns}' is not a list in the response")
+        raise ResponseShapeError(
+            f"records_from.columns '{spec.columns}' is not a list in the response"
+        )
     if rows is None:
         return []
     if not isinstance(rows, list):
-        raise ValueError(f"records_from.rows '{spec.rows}' is not a list in the response")
+        raise ResponseShapeError(f"records_from.rows '{spec.rows}' is not a list in the response")
     names = [_column_name(c, spec.column_name, i) for i, c in enumerate(columns)]
     records = []
     for n, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != len(names):
             got = len(row) if isinstance(row, list) else type(row).__name__
-            raise ValueError(
+            raise ResponseShapeError(
                 f"records_from: row {n} has {got} values for {len(names)} columns "
                 f"({', '.join(names)})"
             )
@@ -50,7 +53,7 @@ def _column_name(column: Any, key: str, index: int) -> str:
         return column
     if isinstance(column, dict) and isinstance(column.get(key), str):
         return str(column[key])
-    raise ValueError(f"records_from: column {index} has no string '{key}' ({column!r:.80})")
+    raise ResponseShapeError(f"records_from: column {index} has no string '{key}' ({column!r:.80})")
 
 
 def normalize_ids(doc: Any, spec: IdNormalization) -> Any:

@@ -319,6 +319,19 @@ models: [a, b]
     assert list(source.models) == ["a", "b"]
 
 
+def test_unset_reference_is_a_kspyder_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Callers catch every deliberate error as KspyderError; a missing variable is one too."""
+    from extract.errors import KspyderError, MissingEnv
+    from extract.manifest.env import expand
+
+    monkeypatch.delenv("KSPYDER_TEST_UNSET", raising=False)
+    with pytest.raises(MissingEnv) as info:
+        expand("x-${KSPYDER_TEST_UNSET}")
+    assert isinstance(info.value, KspyderError)
+    assert str(info.value) == "environment variable KSPYDER_TEST_UNSET is not set"
+    assert expand("${KSPYDER_TEST_UNSET:-fallback}") == "fallback"
+
+
 def test_repository_manifests_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     from extract import project
 
