@@ -1,54 +1,23 @@
-"""What a failed model leaves behind and what its error says (used by ``extract.load``).
+"""What a failed model's error says (used by ``extract.load``).
 
-A failed model's pending package is aborted so it never blocks the others; DuckDB's refusal
+The innermost message of dlt's exception chain, with what to do about it; DuckDB's refusal
 of a wide DECIMAL is turned into the column and the manifest hint that fixes it.
 """
 
 from __future__ import annotations
 
-import logging
-import shutil
-from pathlib import Path
+import errno
 
 import dlt
 from dlt.common.schema.utils import get_root_table
-from dlt.pipeline.exceptions import PipelineStepFailed
 
-from extract.errors import root_cause
+from extract import project
+from extract.errors import exception_chain, root_cause
+from extract.manifest.typing import Source
+from extract.secrets import redact, url_endpoint
 
 DUCKDB_MAX_DIGITS = 38
 DUCKDB_DECIMAL_WIDTH = "DECIMAL type width must be between 1 and 38"
-log = logging.getLogger(__name__)
-
-
-def abort_pending(pipeline: dlt.Pipeline) -> None:
-    """Abort what the failed model left pending, rewinding local state (cursors, schema) to
-    before its extract, so its error stays its own: left pending, dlt would retry the package
-    before every later model and every later run, failing them all with this error."""
-    remove_partial_packages(pipeline)
-    if not (pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()):
-        return
-    try:
-        pipeline.abort_packages()
-    except PipelineStepFailed:  # aborting the package being loaded ends its load in an error
-        pass
-    log.warning("%s: aborted the failed package; its rows come again", pipeline.pipeline_name)
-
-
-def remove_partial_packages(pipeline: dlt.Pipeline) -> None:
-    """Delete packages a failed or killed extract or normalize was still writing.
-
-    dlt writes an extract into ``normalize/<random id>/`` and a normalize into ``load/new/``
-    before moving them on; after a full disk (ENOSPC) or a crash they stay, and the next run
-    finds the disk still full. Only called under the source's lock, so nobody writes them.
-    """
-    working = Path(pipeline.working_dir)
-    partial = [p for p in (working / "normalize").glob("*") if p.is_dir() and p.name != "extracted"]
-    partial += [p for p in (working / "load" / "new").glob("*") if p.is_dir()]
-    for folder in partial:
-        shutil.rmtree(folder, ignore_errors=True)
-    if partial:
-        log.warning("%s: removed %d partial package(s)", pipeline.pipeline_name, len(partial))
 
 
 def decimal_too_wide(
@@ -75,3 +44,50 @@ def wide_decimals(pipeline: dlt.Pipeline, unit: list[str]) -> list[tuple[str, st
         for name, col in table["columns"].items()
         if col.get("data_type") == "decimal" and (col.get("precision") or 0) > DUCKDB_MAX_DIGITS
     ]
+
+
+def failure_message(
+    exc: BaseException, source: Source, pipeline: dlt.Pipeline, unit: list[str]
+) -> str:
+    """What a failed unit's results say: the column and manifest hint for a too-wide DECIMAL,
+    else the innermost message and what to do about it (full disk, schema change, no host)."""
+    return redact(
+        decimal_too_wide(exc, source.name, pipeline, unit) or root_message(exc) + _hint(exc, source)
+    )
+
+
+def _hint(exc: BaseException, source: Source) -> str:
+    """What to do about failures the user must act on."""
+    if any(getattr(e, "errno", None) == errno.ENOSPC for e in exception_chain(exc)):
+        return (
+            f" -- the disk of {project.pipelines_dir()} is full: the partial package was "
+            "removed; free some space and run again"
+        )
+    if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
+        return (
+            f" -- the warehouse table cannot be changed in place: run "
+            f"`kspyder rebuild {source.name}` to drop and reload the source"
+        )
+    endpoint = url_endpoint(source.connection.url) if source.connection else None
+    if endpoint and any(_is_connection_error(e) for e in exception_chain(exc)):
+        return f" -- cannot connect to source '{source.name}' at {endpoint}"
+    return ""
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A refused, reset or unresolvable connection (drivers do not always name the host)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, ConnectionError) or any(
+        w in text for w in ("connection refused", "can't connect", "could not connect")
+    )
+
+
+def root_message(exc: BaseException) -> str:
+    """The innermost meaningful message of a dlt pipeline exception chain."""
+    seen = root_cause(exc)
+    text = f"{type(seen).__name__}: {seen}"
+    return text if seen is exc else f"{type(exc).__name__} in {_step(exc)}: {text}"
+
+
+def _step(exc: BaseException) -> str:
+    return str(getattr(exc, "step", "run"))

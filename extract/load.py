@@ -5,17 +5,14 @@ Pipelines are named ``kspyder_<source>`` and live in ``.kspyder/pipelines`` (see
 works. Each model (with its REST children) loads in its own run, so one failing model
 never loses what the others loaded.
 
-Before a model runs, what an earlier run left pending (a crash, a failed load) is finished,
-and an extracted package that cannot be normalized is dropped with local state rewound to
-where it started, so its rows are extracted again. A model whose warehouse table is gone
-while local state remembers loading it is reloaded from scratch. A model that fails has what
-it left pending aborted (state rewound) and half-written packages deleted (``failures``),
-so its error never becomes the next model's.
+Before a model runs, what an earlier run left pending is finished or dropped, and a model
+that fails has its pending package aborted (``packages``), so its error never becomes the
+next model's; its results carry the message ``failures`` words. A model whose warehouse
+table is gone while local state remembers loading it is reloaded from scratch.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import shutil
 import time
@@ -25,17 +22,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.utils import get_root_table
-from dlt.pipeline.exceptions import PipelineStepFailed
 
-from extract import csvwriter, integrity, project
-from extract.errors import exception_chain, root_cause
-from extract.failures import abort_pending, decimal_too_wide, remove_partial_packages
+from extract import csvwriter, integrity, packages, project
+from extract.failures import failure_message
 from extract.locks import source_lock
 from extract.manifest.typing import Source
 from extract.pii_key import check_key
-from extract.secrets import redact, url_endpoint
 from extract.sources import build_source, select_models
 from extract.status import Status
 from extract.warehouse import Warehouse
@@ -236,7 +229,7 @@ def extract_source(
         if problem := warehouse.unreadable():  # dlt would only say "check the credentials"
             return _reported(_failed(source, warehouse, selected, problem, 0.0), on_model)
         pipeline = make_pipeline(source, warehouse)
-        remove_partial_packages(pipeline)  # what a crash or a full disk left half-written
+        packages.remove_partial_packages(pipeline)  # what a crash or a full disk left half-written
         tables = _WarehouseTables(pipeline, warehouse)
         for unit in load_units(source, selected):
             unit_results = _run_unit(source, warehouse, pipeline, unit, full_refresh, tables)
@@ -285,10 +278,10 @@ def _run_unit(
         if warehouse.kind == "files" and warehouse.file_format == "csv":  # files for people
             for resource in dlt_source.resources.values():
                 resource.add_map(csvwriter.neutralise_item)
-        tables.settled += _settle_pending(pipeline)
+        tables.settled += packages.settle_pending(pipeline)
         before = integrity.snapshot(pipeline, unit)
         reload = full_refresh or _reload(source, unit, tables)
-        info = _run(
+        info = packages.run(
             pipeline,
             dlt_source,
             loader_file_format=warehouse.loader_file_format(),
@@ -312,11 +305,8 @@ def _run_unit(
     except BaseException as exc:  # one model failing must not stop the others
         if not _model_failure(exc):
             raise
-        message = redact(
-            decimal_too_wide(exc, source.name, pipeline, unit)
-            or _root_message(exc) + _hint(exc, source)
-        )
-        abort_pending(pipeline)
+        message = failure_message(exc, source, pipeline, unit)
+        packages.abort_pending(pipeline)
         return _failed(source, warehouse, unit, message, time.perf_counter() - started)
     duration = time.perf_counter() - started
     stats = _unit_stats(source)
@@ -361,59 +351,6 @@ def _reload(source: Source, unit: list[str], tables: _WarehouseTables) -> bool:
     return bool(lost)
 
 
-def _run(pipeline: dlt.Pipeline, data: Any, **options: Any) -> LoadInfo:
-    """``pipeline.run``; a package that fails to normalize is dropped, not retried forever."""
-    try:
-        return pipeline.run(data, **options)
-    except PipelineStepFailed as exc:
-        if exc.step == "normalize":
-            _drop_unnormalizable(pipeline, exc)
-        raise
-
-
-def _settle_pending(pipeline: dlt.Pipeline) -> Counter[str]:
-    """Finish the packages an earlier run left pending, so this run extracts anew; returns
-    the rows per table of the extracted packages it normalized and loaded.
-
-    Left pending, dlt's ``run`` would only finish them and skip the new extract. An extracted
-    package that cannot be normalized (a crash before its schema was saved, a schema contract
-    violation) is dropped: its state never reached the warehouse, so its rows come again.
-    """
-    settled: Counter[str] = Counter()
-    if pipeline.list_extracted_load_packages():
-        try:
-            info = pipeline.normalize()
-            settled.update(info.row_counts if info is not None else {})
-        except PipelineStepFailed as exc:
-            if not _drop_unnormalizable(pipeline, exc):
-                raise
-            log.warning(
-                "%s: dropped pending package %s, which cannot be normalized (%s); its rows "
-                "will be extracted again",
-                pipeline.pipeline_name,
-                exc.load_id,
-                redact(_root_message(exc)),
-            )
-    if pipeline.list_normalized_load_packages():
-        pipeline.load().raise_on_failed_jobs()
-    return settled
-
-
-def _drop_unnormalizable(pipeline: dlt.Pipeline, exc: PipelineStepFailed) -> bool:
-    """Drop the extracted package normalize failed on (and newer ones), rewinding local state.
-
-    Packages normalize finished before the failure are loaded first, so only extracted ones
-    are left: ``abort_packages`` deletes them and restores the state and schemas saved when
-    the oldest was extracted (its cursors included). False when there is nothing to drop.
-    """
-    if exc.load_id not in pipeline.list_extracted_load_packages():
-        return False
-    if pipeline.list_normalized_load_packages():
-        pipeline.load().raise_on_failed_jobs()
-    pipeline.abort_packages()
-    return True
-
-
 def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
     """REST request/page/retry counters of the unit just run (empty for SQL)."""
     if source.kind != "rest":
@@ -421,40 +358,3 @@ def _unit_stats(source: Source) -> dict[str, dict[str, int]]:
     from extract.rest import rest_stats
 
     return {m: dict(v) for m, v in rest_stats(source.name).items()}
-
-
-def _hint(exc: BaseException, source: Source) -> str:
-    """What to do about failures the user must act on."""
-    if any(getattr(e, "errno", None) == errno.ENOSPC for e in exception_chain(exc)):
-        return (
-            f" -- the disk of {project.pipelines_dir()} is full: the partial package was "
-            "removed; free some space and run again"
-        )
-    if any(type(e).__name__.startswith("SchemaUpdate") for e in exception_chain(exc)):
-        return (
-            f" -- the warehouse table cannot be changed in place: run "
-            f"`kspyder rebuild {source.name}` to drop and reload the source"
-        )
-    endpoint = url_endpoint(source.connection.url) if source.connection else None
-    if endpoint and any(_is_connection_error(e) for e in exception_chain(exc)):
-        return f" -- cannot connect to source '{source.name}' at {endpoint}"
-    return ""
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    """A refused, reset or unresolvable connection (drivers do not always name the host)."""
-    text = f"{type(exc).__name__} {exc}".lower()
-    return isinstance(exc, ConnectionError) or any(
-        w in text for w in ("connection refused", "can't connect", "could not connect")
-    )
-
-
-def _root_message(exc: BaseException) -> str:
-    """The innermost meaningful message of a dlt pipeline exception chain."""
-    seen = root_cause(exc)
-    text = f"{type(seen).__name__}: {seen}"
-    return text if seen is exc else f"{type(exc).__name__} in {_step(exc)}: {text}"
-
-
-def _step(exc: BaseException) -> str:
-    return str(getattr(exc, "step", "run"))
