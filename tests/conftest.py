@@ -14,6 +14,7 @@ import pytest
 
 from extract import mongo_server
 
+pytest_plugins = ["tests.helpers.documents"]
 PG_ADMIN = "postgresql://postgres:trust@127.0.0.1:5432/postgres"
 
 

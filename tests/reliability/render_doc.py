@@ -68,12 +68,12 @@ ELSEWHERE = [
     ),
     (
         "hand-written invalid pipeline files",
-        "tests/mongo/test_pipeline_validation.py",
+        "tests/transform/aggregate/test_pipeline_validation.py",
     ),
     (
         "documents: incremental state saved only after a complete load; replace keeps the old "
         "collection on failure",
-        "tests/mongo/test_documents.py",
+        "tests/extract/test_documents.py",
     ),
     (
         "analyst role sees no personal data in staging and marts (PostgreSQL)",

@@ -3,8 +3,8 @@
 Every mutation of a valid file must end in ``ConfigError`` (never another exception type)
 whose problems name ``file:line`` and a key path, and the targeted mutations must be reported
 at the key they broke. Hand-written cases live in ``tests/extract/test_manifest_validation.py``
-and ``tests/mongo/test_pipeline_validation.py``; hostile YAML that a generator cannot produce
-(tags, complex keys, bytes, alias bombs) is in ``test_hostile_yaml.py``.
+and ``tests/transform/aggregate/test_pipeline_validation.py``; hostile YAML that a generator
+cannot produce (tags, complex keys, bytes, alias bombs) is in ``test_hostile_yaml.py``.
 """
 
 from __future__ import annotations

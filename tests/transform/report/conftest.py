@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from extract import mongo
-from tests.mongo.conftest import load_demo_estate
+from tests.helpers.cloud import load_demo_estate
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from extract import project
 from flows import stages
 from flows.cli import build_app
 from flows.summary import RunSummary
-from tests.mongo.test_demo_pipelines import by_id, costs_by
+from tests.helpers.cloud import by_id, costs_by
 from transform.report import collect, write_report
 from transform.report.data import cost_series
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from extract import project
-from tests.mongo.test_demo_pipelines import costs_by, top_resources, vms_by
+from tests.helpers.cloud import costs_by, top_resources, vms_by
 from tests.transform.report.test_report import expected_topology
 from transform.report import write_report
 

@@ -21,7 +21,7 @@ from extract.manifest.typing import IdNormalization, Index
 from extract.project import ROOT
 from extract.rest.records import normalized
 from tests.helpers import load
-from tests.mongo.test_demo_pipelines import vms_by
+from tests.helpers.cloud import vms_by
 from transform.aggregate import check_fixture, explain_pipeline, load_pipelines, run_pipeline
 
 pytestmark = pytest.mark.mongodb

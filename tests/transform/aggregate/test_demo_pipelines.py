@@ -9,9 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import shutil
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -20,104 +18,16 @@ import pytest
 from extract import project
 from extract.errors import KspyderError
 from tests.helpers import query
+from tests.helpers.cloud import (
+    Data,
+    costs_by,
+    disagreements,
+    resources,
+    routes,
+    top_resources,
+    vms_by,
+)
 from transform.aggregate import check_fixture, get_pipeline, load_pipelines, run_pipeline
-
-Data = dict[str, list[dict[str, Any]]]
-NIC_OPTIONS = {"accelerated_networking": "enableAcceleratedNetworking",
-               "ip_forwarding": "enableIPForwarding"}  # fmt: skip
-
-
-def by_id(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Documents by lower-cased id (ARM ids are case-insensitive)."""
-    return {d["id"].lower(): d for d in docs}
-
-
-def routes(served: Data, region: str | None = None) -> list[dict[str, Any]]:
-    tables = by_id(served["route_tables"])
-    rows = [
-        {
-            "vnet": v["name"],
-            "region": v["location"],
-            "subnet": s["name"],
-            "subnet_prefix": s["properties"]["addressPrefix"],
-            "route_table": table["name"],
-            "route": r["name"],
-            "address_prefix": r["properties"]["addressPrefix"],
-            "next_hop_type": r["properties"]["nextHopType"],
-            "next_hop_ip": r["properties"].get("nextHopIpAddress"),
-        }
-        for v in served["virtual_networks"]
-        if region is None or v["location"] == region
-        for s in v["properties"]["subnets"]
-        if "routeTable" in s["properties"]
-        for table in [tables[s["properties"]["routeTable"]["id"].lower()]]
-        for r in table["properties"]["routes"]
-    ]
-    return sorted(rows, key=lambda r: (r["vnet"], r["subnet"], r["route"]))
-
-
-def vm_nics(served: Data) -> dict[str, list[dict[str, Any]]]:
-    """Each VM's NIC documents, by VM name, sorted by NIC name."""
-    nics = by_id(served["network_interfaces"])
-    return {
-        vm["name"]: sorted(
-            (
-                nics[ref["id"].lower()]
-                for ref in vm["properties"]["networkProfile"]["networkInterfaces"]
-            ),
-            key=lambda n: n["name"],
-        )
-        for vm in served["vms"]
-    }
-
-
-def vms_by(served: Data, option: str) -> list[dict[str, Any]]:
-    values: dict[str, str] = {}
-    for name, nics in vm_nics(served).items():
-        seen = {n["properties"][option] for n in nics}
-        values[name] = "mixed" if len(seen) > 1 else "enabled" if True in seen else "disabled"
-    counts = Counter(values.values())
-    return [
-        {"option": option, "value": value, "vms": counts[value],
-         "names": sorted(n for n, v in values.items() if v == value)}
-        for value in sorted(counts)
-    ]  # fmt: skip
-
-
-def disagreements(served: Data) -> list[dict[str, Any]]:
-    rows = []
-    for name, nics in sorted(vm_nics(served).items()):
-        listed = [{"nic": n["name"], **{k: n["properties"][p] for k, p in NIC_OPTIONS.items()}}
-                  for n in nics]  # fmt: skip
-        differs = {f"{k}_differs": len({n[k] for n in listed}) > 1 for k in NIC_OPTIONS}
-        if any(differs.values()):
-            rows.append({"vm": name, "nics": listed, **differs})
-    return rows
-
-
-def resources(served: Data) -> dict[str, dict[str, Any]]:
-    return by_id(served["vms"]) | by_id(served["virtual_networks"])
-
-
-def costs_by(served: Data, tag: str, since: int = 0) -> dict[tuple[str, str, str], Any]:
-    known = resources(served)
-    sums: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for c in served["costs"]:
-        if c["UsageDate"] >= since:
-            found = known.get(c["ResourceId"].lower())
-            value = found["tags"].get(tag, "(untagged)") if found else "(untagged)"
-            day = str(c["UsageDate"])
-            sums[(value, c["ServiceName"], f"{day[:4]}-{day[4:6]}-01")].append(c["PreTaxCost"])
-    return {k: (math.fsum(v), len(v)) for k, v in sums.items()}
-
-
-def top_resources(served: Data, top: int) -> list[tuple[str, str | None, float]]:
-    totals: dict[str, list[float]] = defaultdict(list)
-    for c in served["costs"]:
-        totals[c["ResourceId"].lower()].append(c["PreTaxCost"])
-    known = resources(served)
-    ranked = sorted(totals.items(), key=lambda kv: (-math.fsum(kv[1]), kv[0]))[:top]
-    return [(rid, known[rid]["name"] if rid in known else None, math.fsum(v)) for rid, v in ranked]
 
 
 def _json(path: str) -> Any:

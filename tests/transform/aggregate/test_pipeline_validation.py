@@ -209,5 +209,7 @@ def test_committed_schema_is_up_to_date() -> None:
 
 def test_errors_name_the_repository_relative_file() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_pipeline(ROOT / "tests" / "mongo" / "data" / "bad_pipeline.yml")
-    assert str(info.value).startswith("tests/mongo/data/bad_pipeline.yml:6 stages.1.$lookupp:")
+        parse_pipeline(ROOT / "tests" / "transform" / "aggregate" / "data" / "bad_pipeline.yml")
+    assert str(info.value).startswith(
+        "tests/transform/aggregate/data/bad_pipeline.yml:6 stages.1.$lookupp:"
+    )

@@ -1,9 +1,8 @@
-"""Fixtures for document tests: a fake REST builder, the demo cloud data in Mongo, and the
-demo API serving it."""
+"""Fixtures for document tests (a pytest plugin, see the root ``conftest.py``): a fake REST
+builder, the demo cloud data in Mongo, and the demo API serving it."""
 
 from __future__ import annotations
 
-import copy
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -14,14 +13,12 @@ import pytest
 from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
 
-from demo import cloud
 from demo.api import DemoApi, serve_demo_api
 from demo.local import arm_environment
-from extract import kinds, mongo, project
-from extract.manifest.loader import parse_source
+from extract import kinds, mongo
 from extract.manifest.typing import Source
 from extract.project import ROOT
-from extract.rest.records import normalized
+from tests.helpers.cloud import load_demo_estate
 
 Rows = Callable[[], Iterable[Any]]
 
@@ -66,24 +63,6 @@ def _resource(source: Source, name: str, rows: dict[str, Rows]) -> Any:
         yield from rows[name]()
 
     return dlt.resource(incremental, name=name)
-
-
-CLOUD_MODELS = ("subscriptions", "virtual_networks", "route_tables", "network_interfaces",
-                "vms", "costs")  # fmt: skip
-
-
-def load_demo_estate(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
-    """The full demo estate as the ARM API serves it (mixed-case references), loaded into the
-    embedded database ``cloud`` with the id normalisation that manifests/cloud.yml declares.
-    Returns the served (not normalised) documents."""
-    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
-        monkeypatch.setenv(name, "unused")
-    models = parse_source(project.ROOT / "manifests" / "cloud.yml").models
-    served = {name: getattr(cloud, name)() for name in CLOUD_MODELS}
-    for name, docs in served.items():
-        stored = normalized(copy.deepcopy(docs), models[name].normalize_ids)
-        mongo.bulk_upsert("cloud", name, stored, models[name].primary_key)
-    return served
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from extract import mongo
 from extract.manifest.typing import IdNormalization
 from extract.rest.records import normalize_ids
 from flows.cli import build_app
-from tests.mongo.conftest import CLOUD_MODELS
-from tests.mongo.test_demo_pipelines import costs_by, routes, vms_by
+from tests.helpers.cloud import CLOUD_MODELS, costs_by, routes, vms_by
 
 app = build_app()
 
