@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from extract import project
-from extract.errors import ConfigError
+from extract.errors import ConfigError, KspyderError
 from extract.secrets import install_log_redaction, redact
 
 console = Console(stderr=True)
 out = Console(width=140)
 
+# One meaning per option everywhere: sources are positional, -s is dbt's --select, -m a
+# model, -p an aggregation parameter, -w the warehouse (its environment variable shown).
 SourcesArg = Annotated[list[str] | None, typer.Argument(help="Sources (default: all)")]
 WarehouseOpt = Annotated[
     str | None,
     typer.Option(
         "--warehouse",
         "-w",
-        help="duckdb:///path or postgresql://... URL "
-        "(default: $KSPYDER_WAREHOUSE, else the embedded DuckDB file)",
+        envvar="KSPYDER_WAREHOUSE",
+        show_envvar=True,
+        help="duckdb:///path or postgresql://... URL (default: the embedded DuckDB file)",
     ),
 ]
 ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these models")]
 FullRefreshOpt = Annotated[
     bool, typer.Option(help="Drop the models' tables (collections) and state first")
 ]
+SelectOpt = Annotated[
+    list[str] | None, typer.Option("--select", "-s", help="dbt node selection (as dbt's -s)")
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Aggregation parameter name=value (repeatable)"),
+]
+
+
+class FileFormat(StrEnum):
+    """What ``extract --to`` writes instead of loading a warehouse."""
+
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is an error."""
+    params: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise KspyderError(f"--param '{pair}' is not name=value")
+        params[name.strip()] = value
+    return params
 
 
 def fail(exc: Exception) -> NoReturn:

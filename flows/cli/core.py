@@ -19,6 +19,7 @@ from extract.manifest.loader import load_manifests
 from extract.status import is_failure
 from flows.cli import tables as report
 from flows.cli.common import (
+    FileFormat,
     FullRefreshOpt,
     ModelOpt,
     SourcesArg,
@@ -98,9 +99,7 @@ def extract(
     model: ModelOpt = None,
     full_refresh: FullRefreshOpt = False,
     warehouse: WarehouseOpt = None,
-    to: Annotated[
-        str | None, typer.Option(help="Write local files instead: json, csv, parquet")
-    ] = None,
+    to: Annotated[FileFormat | None, typer.Option(help="Write local files instead")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for --to")] = None,
 ) -> None:
     """Extract and load sources into the warehouse (or local files with --to)."""
@@ -109,7 +108,7 @@ def extract(
 
     try:
         selected = load_manifests(only=sources or None)
-        target = resolve(warehouse, to, out_dir)
+        target = resolve(warehouse, to.value if to else None, out_dir)
         if model and len(selected) != 1:
             raise KspyderError("--model needs exactly one source")
     except KspyderError as exc:

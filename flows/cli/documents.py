@@ -1,4 +1,5 @@
-"""``kspyder aggregate`` (YAML Mongo pipelines) and ``kspyder documents`` (load, status)."""
+"""``kspyder aggregate run|list|test|explain`` (YAML Mongo pipelines) and ``kspyder documents``
+(load, status)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import typer
 from rich.table import Table
 
 from extract.errors import KspyderError, UnknownValueError
-from flows.cli.common import FullRefreshOpt, ModelOpt, SourcesArg, console, fail, out
+from flows.cli.common import (
+    FullRefreshOpt,
+    ModelOpt,
+    ParamOpt,
+    SourcesArg,
+    console,
+    fail,
+    out,
+    parse_params,
+)
 
 app = typer.Typer()  # this module's commands; flows.cli.build_app composes them
 
@@ -19,58 +29,72 @@ documents_app = typer.Typer(
 )
 app.add_typer(documents_app, name="documents")
 
+aggregate_app = typer.Typer(
+    help="MongoDB aggregation pipelines declared in mongo_pipelines/: run, list, test, explain.",
+    no_args_is_help=True,
+)
+app.add_typer(aggregate_app, name="aggregate")
+
 NamesArg = Annotated[list[str] | None, typer.Argument(help="Pipelines (default: all)")]
-ParamOpt = Annotated[
-    list[str] | None, typer.Option("--param", "-p", help="Parameter as name=value (repeatable)")
-]
 
 
-def parse_params(pairs: list[str] | None) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is an error."""
-    params: dict[str, str] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise KspyderError(f"--param '{pair}' is not name=value")
-        params[name.strip()] = value
-    return params
+def _selected(names: list[str] | None) -> list[Any]:
+    from transform import aggregate as agg
+
+    pipelines = agg.load_pipelines()
+    unknown = [n for n in names or [] if n not in pipelines]
+    if unknown:
+        raise UnknownValueError("pipeline(s)", ", ".join(unknown), list(pipelines))
+    return [pipelines[n] for n in names or pipelines]
 
 
-@app.command()
-def aggregate(
-    names: NamesArg = None,
-    param: ParamOpt = None,
-    explain: Annotated[
-        str | None, typer.Option(help="Print the server's plan of this pipeline instead")
-    ] = None,
-    test: Annotated[bool, typer.Option("--test", help="Run the pipelines' fixture tests")] = False,
-    list_: Annotated[bool, typer.Option("--list", help="List the pipelines")] = False,
-) -> None:
-    """Run MongoDB aggregation pipelines from mongo_pipelines/ and write their outputs."""
+@aggregate_app.command("run")
+def aggregate_run(names: NamesArg = None, param: ParamOpt = None) -> None:
+    """Run the pipelines over MongoDB and write their outputs (JSON, CSV, warehouse table)."""
     from transform import aggregate as agg
 
     try:
         given = parse_params(param)
-        if explain:
-            plan = agg.explain_pipeline(explain, given)
-            sys.stdout.write(json.dumps(plan, indent=2, default=str) + "\n")
-            return
-        pipelines = agg.load_pipelines()
-        selected = names or list(pipelines)
-        unknown = [n for n in selected if n not in pipelines]
-        if unknown:
-            raise UnknownValueError("pipeline(s)", ", ".join(unknown), list(pipelines))
-        if list_:
-            out.print(_pipelines_table([pipelines[n] for n in selected]))
-            return
-        if test:
-            raise typer.Exit(_run_tests([pipelines[n] for n in selected]))
-        per_pipeline = agg.split_params({n: pipelines[n] for n in selected}, given)
+        selected = {p.name: p for p in _selected(names)}
+        per_pipeline = agg.split_params(selected, given)
         for name in selected:
             for where in agg.run_pipeline(name, per_pipeline[name]):
                 out.print(f"{name} -> {where}", highlight=False, soft_wrap=True)
     except KspyderError as exc:
         fail(exc)
+
+
+@aggregate_app.command("list")
+def aggregate_list(names: NamesArg = None) -> None:
+    """The pipelines: what each reads, its parameters, outputs and whether it has a test."""
+    try:
+        out.print(_pipelines_table(_selected(names)))
+    except KspyderError as exc:
+        fail(exc)
+
+
+@aggregate_app.command("test")
+def aggregate_test(names: NamesArg = None) -> None:
+    """Run the pipelines' fixture tests (declared input -> expected rows); exit 1 on a failure."""
+    try:
+        selected = _selected(names)
+    except KspyderError as exc:
+        fail(exc)
+    raise typer.Exit(_run_tests(selected))
+
+
+@aggregate_app.command("explain")
+def aggregate_explain(
+    name: Annotated[str, typer.Argument(help="Pipeline")], param: ParamOpt = None
+) -> None:
+    """Print the server's plan of one pipeline (JSON), with its parameters applied."""
+    from transform import aggregate as agg
+
+    try:
+        plan = agg.explain_pipeline(name, parse_params(param))
+    except KspyderError as exc:
+        fail(exc)
+    sys.stdout.write(json.dumps(plan, indent=2, default=str) + "\n")
 
 
 def _run_tests(pipelines: list[Any]) -> int:

@@ -9,24 +9,19 @@ import typer
 
 from extract.errors import KspyderError
 from flows import prefect_server
-from flows.cli.common import WarehouseOpt, console, fail, out
+from flows.cli.common import (
+    ParamOpt,
+    SelectOpt,
+    SourcesArg,
+    WarehouseOpt,
+    console,
+    fail,
+    out,
+    parse_params,
+)
 from flows.prefect_server import TemporaryServer
 
 app = typer.Typer()  # this module's commands; flows.cli.build_app composes them
-
-ParamOpt = Annotated[
-    list[str] | None, typer.Option("--param", help="Aggregation parameter k=v (repeatable)")
-]
-
-
-def _params(values: list[str] | None) -> dict[str, str]:
-    params = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--param '{item}' is not of the form key=value")
-        params[key] = value
-    return params
 
 
 def _print_summary(summary: dict[str, Any], started: float) -> None:
@@ -62,9 +57,9 @@ def run_elt(server: TemporaryServer | None, **kwargs: Any) -> dict[str, Any]:
 
 @app.command()
 def run(
-    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only these")] = None,
+    sources: SourcesArg = None,
     full_refresh: Annotated[bool, typer.Option(help="Reload models from scratch")] = False,
-    select: Annotated[list[str] | None, typer.Option(help="dbt selection")] = None,
+    select: SelectOpt = None,
     pipeline: Annotated[list[str] | None, typer.Option(help="Aggregation pipelines")] = None,
     param: ParamOpt = None,
     warehouse: WarehouseOpt = None,
@@ -78,14 +73,14 @@ def run(
     try:
         summary = run_elt(
             server,
-            sources=source,
+            sources=sources,
             full_refresh=full_refresh,
             dbt_select=select,
             pipelines=pipeline,
             warehouse_url=warehouse,
             skip_transform=not transform,
             skip_aggregate=not aggregate,
-            params=_params(param),
+            params=parse_params(param),
             retries=retries,
         )
     except KspyderError as exc:

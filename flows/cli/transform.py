@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from extract.errors import KspyderError
-from flows.cli.common import WarehouseOpt, console, fail, out
+from flows.cli.common import SelectOpt, WarehouseOpt, console, fail, out
 
 app = typer.Typer()  # this module's commands; flows.cli.build_app composes them
 
@@ -28,9 +28,7 @@ SUSPECTS_EXIT = 3
 
 @app.command()
 def transform(
-    select: Annotated[
-        list[str] | None, typer.Option("--select", "-s", help="dbt node selection")
-    ] = None,
+    select: SelectOpt = None,
     warehouse: WarehouseOpt = None,
     full_refresh: Annotated[
         bool, typer.Option(help="Rebuild incremental models from scratch")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from extract import project
-from tests.flows.test_flows import GHOSTS, _erp
 from tests.helpers import query, write_manifest
+from tests.helpers.erp import GHOSTS, erp_source
 
 SERVER_APP = b"prefect.server.api.server:create_app"
 
@@ -34,7 +34,7 @@ def _servers_for(prefect_home: Path) -> list[int]:
 def test_run_starts_one_server_reports_and_names_the_failing_stage(
     tmp_path: Path, manifests_dir: Path
 ) -> None:
-    _erp(tmp_path, manifests_dir, orders=500)
+    erp_source(tmp_path, manifests_dir, orders=500)
     write_manifest(manifests_dir, "erp", (manifests_dir / "erp.yml").read_text() + GHOSTS)
     prefect_home = tmp_path / "prefect"
     env = {**os.environ, "PREFECT_HOME": str(prefect_home)}

@@ -51,7 +51,7 @@ def test_cloud_documents_load_and_aggregate(cloud_api: DemoApi) -> None:
     status = _invoke("documents", "status", "cloud")
     assert "3,600" in status.output
 
-    run = _invoke("aggregate")
+    run = _invoke("aggregate", "run")
     assert run.exit_code == 0, run.output
     written = _written(run.output)
     assert sorted(written) == [
@@ -69,7 +69,7 @@ def test_cloud_documents_load_and_aggregate(cloud_api: DemoApi) -> None:
     assert got == {k: n for k, (_, n) in sums.items()}
     assert written["cost_by_tag"][2].endswith("aggregates.cost_by_tag")
 
-    option = _invoke("aggregate", "vms_by_option", "--param", "option=enableIPForwarding")
+    option = _invoke("aggregate", "run", "vms_by_option", "--param", "option=enableIPForwarding")
     assert option.exit_code == 0, option.output
     path = _written(option.output)["vms_by_option"][0]
     assert json.loads(Path(path).read_text()) == vms_by(served, "enableIPForwarding")
@@ -96,24 +96,29 @@ def test_cloud_load_survives_throttling_expiry_and_cost_paging(cloud_api: DemoAp
 
 
 def test_aggregate_command_options() -> None:
-    tests = _invoke("aggregate", "--test")
+    tests = _invoke("aggregate", "test")
     assert tests.exit_code == 0, tests.output
     assert tests.output.count("passed") == 5, tests.output
-    listed = _invoke("aggregate", "--list")
+    listed = _invoke("aggregate", "list")
     assert "cloud.virtual_networks" in listed.output
     assert "region:string=None" in listed.output
-    bad = _invoke("aggregate", "vms_by_option", "-p", "option=colour")
+    bad = _invoke("aggregate", "run", "vms_by_option", "-p", "option=colour")
     assert bad.exit_code == 1
     assert "Invalid value: 'colour'. Available options" in bad.output
-    stray = _invoke("aggregate", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
+    stray = _invoke("aggregate", "run", "routes_by_vnet", "vms_by_option", "-p", "tag=env")
     assert stray.exit_code == 1
     assert "tag not declared by routes_by_vnet, vms_by_option" in (stray.output)
-    malformed = _invoke("aggregate", "-p", "novalue")
+    malformed = _invoke("aggregate", "run", "-p", "novalue")
     assert malformed.exit_code == 1
     assert "is not name=value" in malformed.output
-    unknown = _invoke("aggregate", "nope")
+    unknown = _invoke("aggregate", "run", "nope")
     assert unknown.exit_code == 1
     assert "Invalid pipeline(s): nope. Available options" in unknown.output
+    for sub in ("list", "test"):
+        assert _invoke("aggregate", sub, "nope").exit_code == 1
+    assert _invoke("aggregate", "explain", "nope").exit_code == 1
+    usage = _invoke("aggregate")
+    assert all(sub in usage.output for sub in ("run", "list", "test", "explain"))
 
 
 def _plans(plan: Any) -> Iterator[dict[str, Any]]:
@@ -129,7 +134,7 @@ def _plans(plan: Any) -> Iterator[dict[str, Any]]:
 
 
 def test_explain_prints_the_servers_plan(demo_cloud: dict[str, Any]) -> None:
-    explain = _invoke("aggregate", "--explain", "cost_by_tag", "-p", "since=20251101")
+    explain = _invoke("aggregate", "explain", "cost_by_tag", "-p", "since=20251101")
     assert explain.exit_code == 0, explain.output
     planners = list(_plans(json.loads(explain.output)))
     assert planners

@@ -17,29 +17,7 @@ import yaml
 
 from extract import project
 from tests.helpers import query, write_manifest
-
-ERP_MANIFEST = """\
-kind: sql
-connection:
-  url: sqlite:///{db}
-  chunk_size: {chunk}
-defaults:
-  write_disposition: merge
-models:
-  customers:
-    primary_key: customer_id
-    incremental: {{cursor: updated_at, initial_value: 2000-01-01 00:00:00}}
-    columns: {{email: hash, iban: drop}}
-  orders:
-    primary_key: order_id
-    incremental: {{cursor: updated_at, initial_value: 2000-01-01 00:00:00}}
-  events:
-    write_disposition: append
-    table: invoices
-"""
-
-
-GHOSTS = "  ghosts:\n    table: no_such_table\n    write_disposition: append\n"
+from tests.helpers.erp import ERP_MANIFEST, erp_source
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +27,6 @@ def harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-def _erp(tmp_path: Path, manifests_dir: Path, orders: int = 2000, chunk: int = 500) -> Path:
-    from demo.erp import build_erp
-
-    db = tmp_path / "erp.sqlite"
-    build_erp(db, customers=300, products=20, orders=orders)
-    write_manifest(manifests_dir, "erp", ERP_MANIFEST.format(db=db, chunk=chunk))
-    return db
 
 
 def test_every_flow_and_deployment_entrypoint_imports() -> None:
@@ -85,7 +54,7 @@ def test_elt_flow_loads_and_records_summary(
 ) -> None:
     from flows.elt import elt
 
-    _erp(tmp_path, manifests_dir)
+    erp_source(tmp_path, manifests_dir)
     summary = elt(skip_transform=True, skip_aggregate=True)
     rows = {m["model"]: m["rows"] for m in summary["models"]}
     assert rows == {"customers": 300, "orders": 2000, "events": rows["events"]}
@@ -104,7 +73,7 @@ def test_failing_model_fails_the_run_and_keeps_the_rest(
 ) -> None:
     from flows.elt import RunFailed, elt
 
-    db = _erp(tmp_path, manifests_dir)
+    db = erp_source(tmp_path, manifests_dir)
     text = (
         ERP_MANIFEST.format(db=db, chunk=500)
         + "  ghosts:\n    table: no_such_table\n    write_disposition: append\n"
@@ -144,7 +113,7 @@ def test_a_unit_retried_by_prefect_counts_its_retry(
 
 
 def test_cli_run_exit_code_names_failing_stage(tmp_path: Path, manifests_dir: Path) -> None:
-    db = _erp(tmp_path, manifests_dir)
+    db = erp_source(tmp_path, manifests_dir)
     text = (
         ERP_MANIFEST.format(db=db, chunk=500)
         + "  ghosts:\n    table: no_such_table\n    write_disposition: append\n"
@@ -171,7 +140,7 @@ def test_second_run_on_a_locked_source_fails_clearly(
     from extract.manifest.loader import load_manifests
     from extract.warehouse import resolve
 
-    _erp(tmp_path, manifests_dir)
+    erp_source(tmp_path, manifests_dir)
     source = load_manifests(only=["erp"])["erp"]
     holder = subprocess.Popen(
         [
@@ -203,7 +172,7 @@ def test_sigkill_mid_extract_then_rerun_has_no_duplicate_or_missing_row(
     tmp_path: Path, manifests_dir: Path
 ) -> None:
     """Kill `kspyder extract` while it loads, rerun: exact row counts, unique keys."""
-    _erp(tmp_path, manifests_dir, orders=200_000, chunk=5_000)
+    erp_source(tmp_path, manifests_dir, orders=200_000, chunk=5_000)
     cmd = [sys.executable, "-m", "flows.cli", "extract", "erp"]
     proc = subprocess.Popen(
         cmd, cwd=project.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

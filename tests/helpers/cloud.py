@@ -116,6 +116,24 @@ def top_resources(served: Data, top: int) -> list[tuple[str, str | None, float]]
     return [(rid, known[rid]["name"] if rid in known else None, math.fsum(v)) for rid, v in ranked]
 
 
+def expected_topology(served: Data) -> dict[str, tuple[int, int]]:
+    """(nodes, edges) per vnet, counted from the served documents."""
+    tables = by_id(served["route_tables"])
+    result = {}
+    for vnet in served["virtual_networks"]:
+        subnets = vnet["properties"]["subnets"]
+        used = {s["properties"]["routeTable"]["id"].lower() for s in subnets
+                if "routeTable" in s["properties"]}  # fmt: skip
+        routes = [r for t in used for r in tables[t]["properties"]["routes"]]
+        hops = {(r["properties"]["nextHopType"], r["properties"].get("nextHopIpAddress"))
+                for r in routes}  # fmt: skip
+        linked = sum("routeTable" in s["properties"] for s in subnets)
+        nodes = 1 + len(subnets) + len(used) + len(routes) + len(hops)
+        edges = len(subnets) + linked + 2 * len(routes)
+        result[vnet["name"]] = (nodes, edges)
+    return result
+
+
 CLOUD_MODELS = ("subscriptions", "virtual_networks", "route_tables", "network_interfaces",
                 "vms", "costs")  # fmt: skip
 

@@ -121,7 +121,7 @@ def test_run_one_source_narrows_dbt_and_aggregations(
     summary = run_elt(None, sources=["small"], retries=0)
     run, _ = _last_flow_run()
     reliability.record(
-        case="`kspyder run -s SOURCE` without the demo's sources loaded",
+        case="`kspyder run SOURCE` without the demo's sources loaded",
         injected="a new SQL source alone; the demo's raw tables absent",
         expected="dbt narrowed to source:small+, no aggregation over other databases; COMPLETED",
         survived=int(run.state_type.value == "COMPLETED"),

@@ -26,6 +26,18 @@ from extract.pii import record_transformer
 from extract.warehouse import Warehouse
 
 REPO_MANIFESTS = project.ROOT / "manifests"
+# the models `kspyder transform` builds from the demo sources
+MODELS = {
+    "stg_erp__customers",
+    "stg_erp__products",
+    "stg_erp__orders",
+    "stg_erp__invoices",
+    "stg_crm__customers",
+    "stg_crm__contacts",
+    "stg_crm__deals",
+    "customer_lifetime_value",
+    "monthly_revenue",
+}
 CUSTOMERS = 300
 ORDERS = 2000
 CRM_TIMESTAMPS = {"created_at", "updated_at", "contacted_at"}

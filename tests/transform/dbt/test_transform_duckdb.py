@@ -19,7 +19,7 @@ from extract.pii import pseudonym
 from extract.warehouse import Warehouse, resolve
 from flows.cli import build_app
 from tests.helpers import query
-from tests.transform.dbt.demo_data import CUSTOMERS, ORDERS, load_erp
+from tests.transform.dbt.demo_data import CUSTOMERS, MODELS, ORDERS, load_erp
 from transform.dbt import runner
 from transform.dbt.runner import build_args, run_dbt
 
@@ -28,17 +28,6 @@ app = build_app()
 pytestmark = pytest.mark.slow
 
 STAGING = build_args(["staging"])
-MODELS = {
-    "stg_erp__customers",
-    "stg_erp__products",
-    "stg_erp__orders",
-    "stg_erp__invoices",
-    "stg_crm__customers",
-    "stg_crm__contacts",
-    "stg_crm__deals",
-    "customer_lifetime_value",
-    "monthly_revenue",
-}
 
 
 def _hashes(path: str) -> dict[int, str]:

@@ -13,9 +13,8 @@ from extract.load import extract_source
 from extract.manifest.typing import Source
 from extract.warehouse import Warehouse, resolve
 from tests.helpers import query
-from tests.transform.dbt.demo_data import load_crm, load_erp, pii_values
+from tests.transform.dbt.demo_data import MODELS, load_crm, load_erp, pii_values
 from tests.transform.dbt.pg_roles import Roles, create_login, unique_roles
-from tests.transform.dbt.test_transform_duckdb import MODELS
 from transform.dbt.runner import run_dbt
 from transform.grants import grant
 

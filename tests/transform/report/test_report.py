@@ -11,29 +11,9 @@ from extract import project
 from flows import stages
 from flows.cli import build_app
 from flows.summary import RunSummary
-from tests.helpers.cloud import by_id, costs_by
+from tests.helpers.cloud import Data, costs_by, expected_topology
 from transform.report import collect, write_report
 from transform.report.data import cost_series
-
-Data = dict[str, list[dict[str, Any]]]
-
-
-def expected_topology(served: Data) -> dict[str, tuple[int, int]]:
-    """(nodes, edges) per vnet, counted from the served documents."""
-    tables = by_id(served["route_tables"])
-    result = {}
-    for vnet in served["virtual_networks"]:
-        subnets = vnet["properties"]["subnets"]
-        used = {s["properties"]["routeTable"]["id"].lower() for s in subnets
-                if "routeTable" in s["properties"]}  # fmt: skip
-        routes = [r for t in used for r in tables[t]["properties"]["routes"]]
-        hops = {(r["properties"]["nextHopType"], r["properties"].get("nextHopIpAddress"))
-                for r in routes}  # fmt: skip
-        linked = sum("routeTable" in s["properties"] for s in subnets)
-        nodes = 1 + len(subnets) + len(used) + len(routes) + len(hops)
-        edges = len(subnets) + linked + 2 * len(routes)
-        result[vnet["name"]] = (nodes, edges)
-    return result
 
 
 def test_report_data_matches_the_served_estate(estate: Data) -> None:

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from extract import project
-from tests.helpers.cloud import costs_by, top_resources, vms_by
-from tests.transform.report.test_report import expected_topology
+from tests.helpers.cloud import costs_by, expected_topology, top_resources, vms_by
 from transform.report import write_report
 
 Data = dict[str, list[dict[str, Any]]]
