@@ -28,10 +28,6 @@ from extract.secrets import (
     url_passwords,
 )
 
-# Checks that pluggable parts register (e.g. the REST paginator registry); each returns
-# (key path, message) pairs for a validated source.
-
-
 UNSAFE_IDENTIFIER = (
     "is not a safe SQL identifier (lowercase letters, digits and _, "
     "starting with a letter or _, at most 63 characters)"
@@ -270,12 +266,33 @@ def parse_source(path: Path, validate_env: bool = True) -> Source:
                 continue
             problems.append(Problem(file, _line(lines, loc), _dotted(loc), _message(err, raw, loc)))
         raise ConfigError(problems) from None
-    for check in checks_for(source.kind):
+    for check in (_reference_problems, *checks_for(source.kind)):
         for loc, msg in check(source):
             problems.append(Problem(file, _line(lines, loc), _dotted(loc), msg))
     if problems:
         raise ConfigError(problems)
     return source
+
+
+def _reference_problems(source: Source) -> Iterable[tuple[KeyPath, str]]:
+    """``columns.<c>.references`` must name a model of this source (and, without a column,
+    one whose primary key is a single column)."""
+    for name, model in source.models.items():
+        for column, spec in model.columns.items():
+            if spec.references is None:
+                continue
+            loc = ("models", name, "columns", column, "references")
+            target, _, field = spec.references.partition(".")
+            if target not in source.models:
+                yield loc, unknown_value("model", target, list(source.models))
+            elif not field and len(source.models[target].primary_key) != 1:
+                yield (
+                    loc,
+                    (
+                        f"model '{target}' has no single-column primary_key: "
+                        f"write references: {target}.<column>"
+                    ),
+                )
 
 
 def missing_env(directory: Path | None = None) -> list[Problem]:

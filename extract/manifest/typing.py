@@ -51,6 +51,16 @@ class Column(Strict):
     path: str | None = Field(
         default=None, description="Dotted path of a nested field (document targets)."
     )
+    money: bool | None = Field(
+        default=None,
+        description="A monetary amount: staging casts it to numeric(18, 4), so sums in "
+        "marts are exact decimals, not doubles.",
+    )
+    references: str | None = Field(
+        default=None,
+        description="The `model` (its single-column primary key) or `model.column` of the "
+        "same source this column points to: staging gets a dbt relationships test.",
+    )
 
 
 class Incremental(Strict):

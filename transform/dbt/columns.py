@@ -1,7 +1,8 @@
 """The columns of a staging model: manifest hints merged with what the warehouse holds.
 
 Precedence per table: the live warehouse, else the committed snapshot
-(``models/staging/<source>/.columns.json``, written at generation time), else the
+(``kspyder/columns/<source>.json`` in the dbt project, written at generation time, kept
+out of ``models/``), else the
 manifest's declared columns alone. Dropped columns and dlt's ``_dlt_*`` columns never
 reach staging.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from extract.manifest.typing import Model
 from transform.dbt.introspect import DLT_PREFIX
 
-SNAPSHOT_FILE = ".columns.json"
+SNAPSHOT_DIR = ("kspyder", "columns")  # under the dbt project; not a dbt path
 # information_schema data_type (DuckDB and PostgreSQL spellings) -> logical type
 _TYPES: list[tuple[str, str]] = [
     (r"^timestamp(tz| with time zone)", "timestamptz"),
@@ -42,6 +43,8 @@ class ColumnSpec:
     type: str
     pii: str | None = None
     description: str | None = None
+    money: bool = False
+    references: str | None = None  # ``model`` or ``model.column`` of the same source
 
 
 def logical_type(data_type: str) -> str:
@@ -93,6 +96,8 @@ def merge_columns(
                 type=type_,
                 pii=col.pii if col else None,
                 description=col.description if col else None,
+                money=bool(col and col.money),
+                references=col.references if col else None,
             )
         )
     first = [spec for key in model.primary_key for spec in specs if spec.name == key]
@@ -107,9 +112,13 @@ def missing_declared(model: Model, specs: list[ColumnSpec]) -> list[str]:
     ]
 
 
-def read_snapshot(folder: Path) -> dict[str, list[tuple[str, str]]]:
-    """``{model: [(column, logical type)]}`` from a source folder's snapshot (or empty)."""
-    path = folder / SNAPSHOT_FILE
+def snapshot_path(project_dir: Path, source: str) -> Path:
+    """``<dbt project>/kspyder/columns/<source>.json``."""
+    return project_dir.joinpath(*SNAPSHOT_DIR, f"{source}.json")
+
+
+def read_snapshot(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """``{model: [(column, logical type)]}`` from a source's snapshot file (or empty)."""
     if not path.exists():
         return {}
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

@@ -1,10 +1,10 @@
 """Generate each warehouse source's staging layer from its manifest (``kspyder dbt generate``).
 
 Per source, in ``dbt_project/models/staging/<source>/``: ``_<source>__sources.yml``,
-``_<source>__models.yml``, one ``stg_<source>__<entity>s.sql`` per model and the column
-snapshot ``.columns.json``. Each generated file starts with a header holding a checksum of
-its body: a file a person edited (checksum mismatch, or no header) is never overwritten
-unless ``force``; the run reports it instead.
+``_<source>__models.yml`` and one ``stg_<source>__<entity>s.sql`` per model; the column
+snapshot goes to ``kspyder/columns/<source>.json`` (out of ``models/``). Each generated
+file starts with a header holding a checksum of its body: a file a person edited (checksum
+mismatch, or no header) is never overwritten unless ``force``; the run reports it instead.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from extract import project
 from extract.manifest.typing import Model, Source
 from transform.dbt import introspect
 from transform.dbt.columns import (
-    SNAPSHOT_FILE,
     ColumnSpec,
     logical_type,
     merge_columns,
     missing_declared,
     read_snapshot,
+    snapshot_path,
     snapshot_text,
 )
 from transform.dbt.render import model_name, models_yml, sources_yml, staging_sql
@@ -213,7 +213,8 @@ def generate(
     for source in selected:
         folder = staging_dir(source.name, project_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        found = resolve_found(source, live.get(source.name), read_snapshot(folder), report)
+        snapshot = snapshot_path(project_dir or project.dbt_project_dir(), source.name)
+        found = resolve_found(source, live.get(source.name), read_snapshot(snapshot), report)
         files, columns = render_source(source, found)
         for name, model in with_children(source, found).models.items():
             for col in missing_declared(model, columns[name]):
@@ -223,9 +224,9 @@ def generate(
                 )
         for name, text in files.items():
             _write(folder / name, text, force, report)
-        snapshot = folder / SNAPSHOT_FILE
         snap = snapshot_text(source.name, columns)
         if not snapshot.exists() or snapshot.read_text(encoding="utf-8") != snap:
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
             snapshot.write_text(snap, encoding="utf-8")
         _remove_orphans(folder, source.name, set(files), report)
     return report
@@ -239,8 +240,8 @@ def stale_files(sources: dict[str, Source], project_dir: Path | None = None) -> 
     stale: list[Path] = []
     for source in warehouse_sources(sources):
         folder = staging_dir(source.name, project_dir)
-        snapshot = read_snapshot(folder)
-        files, _ = render_source(source, snapshot)
+        snap = snapshot_path(project_dir or project.dbt_project_dir(), source.name)
+        files, _ = render_source(source, read_snapshot(snap))
         for name, text in files.items():
             path = folder / name
             state = file_state(path)

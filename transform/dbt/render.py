@@ -33,6 +33,11 @@ _CASTS = {
     "date": "cast({c} as date)",
     "time": "cast({c} as time)",
 }
+MONEY_CAST = "cast({c} as numeric(18, 4))"  # `money: true`: exact sums in marts
+# `dbt source freshness`: a model's incremental cursor, when it is a time, says how old
+# the newest row is; the daily deployment makes a day without new rows worth a warning
+FRESHNESS = {"warn_after": {"count": 1, "period": "day"}}
+_TIME_TYPES = ("timestamp", "timestamptz", "date")
 _PHONE_WORDS = ("phone", "mobile", "tel", "fax", "gsm")
 
 
@@ -108,6 +113,8 @@ def expression(col: ColumnSpec) -> str:
         return f"{{{{ redact('{quoted}') }}}}"
     if col.pii == "hash":
         return _CASTS["text"].format(c=quoted)
+    if col.money:
+        return MONEY_CAST.format(c=quoted)
     return _CASTS.get(col.type, "{c}").format(c=quoted)
 
 
@@ -174,8 +181,12 @@ def sources_yml(source: Source, columns: dict[str, list[ColumnSpec]]) -> str:
         table: dict[str, Any] = {
             "name": name,
             "description": model.description or f"Raw {name} of {source.name}, loaded by dlt.",
-            "columns": [_column_doc(c, c.name, model.primary_key) for c in cols],
         }
+        cursor = model.incremental.cursor if model.incremental else None
+        if any(c.name == cursor and c.type in _TIME_TYPES for c in cols):
+            freshness = {k: dict(v) for k, v in FRESHNESS.items()}  # no YAML anchors
+            table["config"] = {"loaded_at_field": ident(str(cursor)), "freshness": freshness}
+        table["columns"] = [_column_doc(c, c.name, model.primary_key) for c in cols]
         tables.append(table)
     entry = {
         "name": source.name,
@@ -193,6 +204,23 @@ def model_name(source: Source, model: Model) -> str:
     return f"stg_{source.name}__{model.name}"
 
 
+def _relationship(
+    source: Source, references: str, columns: dict[str, list[ColumnSpec]]
+) -> dict[str, Any]:
+    """dbt's relationships test to the staging model of ``model[.column]`` (the manifest
+    checked that the model exists; without a column, its single primary key)."""
+    target_name, _, field = references.partition(".")
+    target = source.models[target_name]
+    field = field or target.primary_key[0]
+    if target_name in columns:
+        field = output_names(target, columns[target_name]).get(field, field)
+    return {
+        "relationships": {
+            "arguments": {"to": f"ref('{model_name(source, target)}')", "field": field}
+        }
+    }
+
+
 def models_yml(source: Source, columns: dict[str, list[ColumnSpec]]) -> str:
     """``_<source>__models.yml``: staging models with unique/not_null on primary keys."""
     models = []
@@ -202,10 +230,15 @@ def models_yml(source: Source, columns: dict[str, list[ColumnSpec]]) -> str:
         docs = []
         for col in cols:
             doc = _column_doc(col, names[col.name], model.primary_key)
+            tests: list[Any] = []
             if model.primary_key == [col.name]:
-                doc["data_tests"] = ["unique", "not_null"]
+                tests += ["unique", "not_null"]
             elif col.name in model.primary_key:
-                doc["data_tests"] = ["not_null"]
+                tests += ["not_null"]
+            if col.references:
+                tests.append(_relationship(source, col.references, columns))
+            if tests:
+                doc["data_tests"] = tests
             docs.append(doc)
         entry: dict[str, Any] = {
             "name": model_name(source, model),

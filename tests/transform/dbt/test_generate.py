@@ -15,6 +15,7 @@ from extract.manifest.typing import Source
 from extract.warehouse import Warehouse
 from tests.helpers import load
 from tests.transform.dbt.demo_data import REPO_MANIFESTS
+from transform.dbt.columns import snapshot_path
 from transform.dbt.generate import file_state, generate, staging_dir, stale_files
 
 REPO_DBT = project.ROOT / "dbt_project"
@@ -47,7 +48,8 @@ def test_committed_staging_matches_the_generator() -> None:
     stale = stale_files(sources, REPO_DBT)
     assert stale == [], f"stale generated files, run `kspyder dbt generate`: {stale}"
     for name in ("erp", "crm"):
-        assert (staging_dir(name, REPO_DBT) / ".columns.json").exists()
+        assert snapshot_path(REPO_DBT, name).exists()
+    assert not list((REPO_DBT / "models").rglob("*.json")), "bookkeeping stays out of models/"
 
 
 @pytest.mark.parametrize("source", ["erp", "crm"])
@@ -144,7 +146,8 @@ def test_warehouse_columns_win_and_are_snapshotted(manifests_dir: Path, tmp_path
     assert "cast(loyalty_tier as varchar) as loyalty_tier," in sql
     assert "cast(signed_up at time zone 'UTC' as timestamp) as signed_up," in sql
     assert "_dlt_" not in sql
-    snapshot = json.loads((folder / ".columns.json").read_text())
+    assert not list(folder.glob("*.json"))
+    snapshot = json.loads(snapshot_path(tmp_path / "dbt", "shop").read_text())
     assert list(snapshot["models"]["clients"])[:2] == ["id", "email"]
     assert "_dlt_id" not in snapshot["models"]["clients"]
     # without the warehouse, the snapshot reproduces the same files
@@ -177,3 +180,75 @@ def test_document_sources_are_not_generated(manifests_dir: Path, tmp_path: Path)
     report = generate({"inventory": docs}, None, project_dir=tmp_path)
     assert report.files == []
     assert not staging_dir("inventory", tmp_path).exists()
+
+
+LEDGER = """\
+kind: sql
+connection:
+  url: sqlite:///ledger.db
+models:
+  accounts:
+    primary_key: account_id
+    incremental: {cursor: updated_at}
+  entries:
+    primary_key: entry_id
+    incremental: {cursor: booked_on}
+    columns:
+      account_id: {references: accounts}
+      counter_account: {references: accounts.account_id}
+      amount: {money: true}
+      rate: {type: double}
+"""
+LEDGER_COLUMNS = {
+    "accounts": {"account_id": "bigint", "updated_at": "timestamp"},
+    "entries": {"entry_id": "bigint", "account_id": "bigint", "counter_account": "bigint",
+                "amount": "double", "rate": "double", "booked_on": "text"},
+}  # fmt: skip
+
+
+def test_references_money_and_freshness_are_generated(manifests_dir: Path, tmp_path: Path) -> None:
+    import yaml
+
+    ledger = load(manifests_dir, "ledger", LEDGER)
+    snap = snapshot_path(tmp_path, "ledger")
+    snap.parent.mkdir(parents=True)
+    snap.write_text(json.dumps({"source": "ledger", "models": LEDGER_COLUMNS}))
+    generate({"ledger": ledger}, None, project_dir=tmp_path)
+    folder = staging_dir("ledger", tmp_path)
+    sql = (folder / "stg_ledger__entries.sql").read_text()
+    assert "cast(amount as numeric(18, 4)) as amount" in sql  # money: exact decimals
+    assert "cast(rate as double precision) as rate" in sql  # not money: stays a double
+    models = yaml.safe_load((folder / "_ledger__models.yml").read_text())["models"]
+    entries = {c["name"]: c for c in models[1]["columns"]}
+    expected = {"to": "ref('stg_ledger__accounts')", "field": "account_id"}
+    for column in ("account_id", "counter_account"):
+        assert entries[column]["data_tests"] == [{"relationships": {"arguments": expected}}]
+    tables = yaml.safe_load((folder / "_ledger__sources.yml").read_text())["sources"][0]["tables"]
+    config = {t["name"]: t.get("config") for t in tables}
+    assert config["accounts"] == {
+        "loaded_at_field": "updated_at",
+        "freshness": {"warn_after": {"count": 1, "period": "day"}},
+    }
+    assert config["entries"] is None  # a text cursor says nothing about time
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("nowhere", "Invalid model: nowhere. Available options: accounts, entries"),
+        ("entries", "model 'entries' has no single-column primary_key"),
+    ],
+)
+def test_a_wrong_reference_is_reported_at_its_key(
+    manifests_dir: Path, reference: str, message: str
+) -> None:
+    from extract.errors import ConfigError
+
+    text = LEDGER.replace("primary_key: entry_id", "primary_key: [entry_id, line]").replace(
+        "{references: accounts}", f"{{references: {reference}}}"
+    )
+    with pytest.raises(ConfigError) as info:
+        load(manifests_dir, "ledger", text)
+    assert "ledger.yml:12 models.entries.columns.account_id.references: " + message in str(
+        info.value
+    )
