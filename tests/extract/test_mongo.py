@@ -38,6 +38,19 @@ def test_duplicate_keys_in_one_batch_keep_the_last() -> None:
     assert mongo.find("db", "t") == [{"_id": 1, "id": 1, "v": "b"}]
 
 
+def test_a_first_load_inserts_and_a_key_of_an_earlier_batch_is_replaced() -> None:
+    """Into an empty collection batches are inserted; a key met again later still wins."""
+    docs = [{"id": 1, "v": "a"}, {"id": 2, "v": "a"}, {"id": 3, "v": "a"}, {"id": 1, "v": "z"}]
+    counts = mongo.bulk_upsert("db", "t", docs, ["id"], batch_size=2)
+    assert counts == {"inserted": 3, "replaced": 1}
+    assert sorted(mongo.find("db", "t"), key=lambda d: d["_id"]) == [
+        {"_id": 1, "id": 1, "v": "z"}, {"_id": 2, "id": 2, "v": "a"}, {"_id": 3, "id": 3, "v": "a"}
+    ]  # fmt: skip
+    again = mongo.bulk_upsert("db", "t", [{"id": 2, "v": "b"}, {"id": 4, "v": "b"}], ["id"])
+    assert again == {"inserted": 1, "replaced": 1}  # not empty any more: upserts
+    assert mongo.count("db", "t") == 4
+
+
 def test_compound_and_nested_keys_give_deterministic_ids() -> None:
     doc = {"a": {"b": 2}, "c": "x"}
     assert mongo.document_id(doc, ["a.b", "c"]) == {"a.b": 2, "c": "x"}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pymongo
 import pytest
 from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
@@ -65,10 +66,19 @@ def _resource(source: Source, name: str, rows: dict[str, Rows]) -> Any:
     return dlt.resource(incremental, name=name)
 
 
-@pytest.fixture
-def demo_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
-    """The demo estate in the embedded database ``cloud`` (see ``load_demo_estate``)."""
-    return load_demo_estate(monkeypatch)
+@pytest.fixture(scope="module")
+def demo_cloud(mongodb_server: str) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """The demo estate in the database ``cloud`` (see ``load_demo_estate``), loaded once per
+    test module: its tests only read it, and loading 3,600 VMs with their NICs and costs
+    into the wire server is the slow part. Set up before the first test that asks for it,
+    so the per-test clean-up (root ``conftest.py``) keeps it; dropped after the module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MONGODB_URI", mongodb_server)
+        served = load_demo_estate(patch)
+        mongo.close()
+    yield served
+    with pymongo.MongoClient(mongodb_server) as admin:
+        admin.drop_database("cloud")
 
 
 @pytest.fixture
