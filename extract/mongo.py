@@ -206,8 +206,9 @@ def bulk_upsert(
 
     Unordered bulk ``ReplaceOne(upsert=True)``, one round trip per batch. Into an empty
     collection (a first load, a full refresh, a rebuild) the batch is inserted instead:
-    the same documents, 100-200x faster on the embedded server, whose upserts look each
-    ``_id`` up (docs/benchmarks.md); a key seen in an earlier batch is then replaced.
+    the same documents, about 200x faster on the embedded server (``python -m
+    bench.mongo_first_load``, docs/benchmarks.md); a key seen in an earlier batch is then
+    replaced.
     """
     if not key_fields:
         raise KspyderError(f"upserts into {db}.{collection} need key fields")
@@ -217,7 +218,8 @@ def bulk_upsert(
     for batch in _batches(docs, batch_size):
         unique = list({repr(d["_id"]): d for d in _with_ids(batch, key_fields)}.values())
         if fresh:
-            unique = _insert_new(coll, unique, counts)  # what is left: keys already stored
+            inserted, unique = _insert_new(coll, unique)  # what is left: keys already stored
+            counts["inserted"] += inserted
         if unique:
             ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in unique]
             result = coll.bulk_write(ops, ordered=False)
@@ -226,19 +228,17 @@ def bulk_upsert(
     return counts
 
 
-def _insert_new(coll: Any, docs: list[Doc], counts: dict[str, int]) -> list[Doc]:
-    """Insert ``docs``; return those refused as duplicate keys (to replace), raise on any
-    other write error."""
+def _insert_new(coll: Any, docs: list[Doc]) -> tuple[int, list[Doc]]:
+    """Insert ``docs``: how many went in, and those refused as duplicate keys (to replace);
+    any other write error is raised."""
     try:
         coll.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
         if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
-        counts["inserted"] += int(exc.details.get("nInserted", 0))
-        return [docs[e["index"]] for e in errors]
-    counts["inserted"] += len(docs)
-    return []
+        return int(exc.details.get("nInserted", 0)), [docs[e["index"]] for e in errors]
+    return len(docs), []
 
 
 def _with_ids(batch: list[Doc], key_fields: Sequence[str]) -> list[Doc]:

@@ -13,6 +13,7 @@ import os
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,7 +26,22 @@ if TYPE_CHECKING:
     from extract.warehouse_db import Session
 
 WAREHOUSE_ENV = "KSPYDER_WAREHOUSE"
-FILE_FORMATS = {"json": "jsonl", "csv": "csv", "parquet": "parquet"}
+
+
+class FileFormat(StrEnum):
+    """What ``extract --to`` writes instead of loading a warehouse."""
+
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+# --to format -> dlt loader file format
+FILE_FORMATS: dict[str, str] = {
+    FileFormat.json: "jsonl",
+    FileFormat.csv: "csv",
+    FileFormat.parquet: "parquet",
+}
 ITEMS_HINT = "x-kspyder-items"
 """Table hint set by ``extract.sql``: ``arrow`` or ``object``, what the resource yields."""
 

@@ -286,13 +286,8 @@ def _reference_problems(source: Source) -> Iterable[tuple[KeyPath, str]]:
             if target not in source.models:
                 yield loc, unknown_value("model", target, list(source.models))
             elif not field and len(source.models[target].primary_key) != 1:
-                yield (
-                    loc,
-                    (
-                        f"model '{target}' has no single-column primary_key: "
-                        f"write references: {target}.<column>"
-                    ),
-                )
+                hint = f"write references: {target}.<column>"
+                yield loc, f"model '{target}' has no single-column primary_key: {hint}"
 
 
 def missing_env(directory: Path | None = None) -> list[Problem]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -39,14 +38,6 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Aggregation parameter name=value (repeatable)"),
 ]
-
-
-class FileFormat(StrEnum):
-    """What ``extract --to`` writes instead of loading a warehouse."""
-
-    json = "json"
-    csv = "csv"
-    parquet = "parquet"
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, str]:

@@ -17,9 +17,9 @@ from extract import project
 from extract.errors import KspyderError
 from extract.manifest.loader import load_manifests
 from extract.status import is_failure
+from extract.warehouse import FileFormat
 from flows.cli import tables as report
 from flows.cli.common import (
-    FileFormat,
     FullRefreshOpt,
     ModelOpt,
     SourcesArg,
@@ -108,7 +108,7 @@ def extract(
 
     try:
         selected = load_manifests(only=sources or None)
-        target = resolve(warehouse, to.value if to else None, out_dir)
+        target = resolve(warehouse, to, out_dir)
         if model and len(selected) != 1:
             raise KspyderError("--model needs exactly one source")
     except KspyderError as exc:

@@ -2,9 +2,8 @@
 
 Precedence per table: the live warehouse, else the committed snapshot
 (``kspyder/columns/<source>.json`` in the dbt project, written at generation time, kept
-out of ``models/``), else the
-manifest's declared columns alone. Dropped columns and dlt's ``_dlt_*`` columns never
-reach staging.
+out of ``models/``), else the manifest's declared columns alone. Dropped columns and dlt's
+``_dlt_*`` columns never reach staging.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from extract import project
 from extract.manifest.typing import Model
 from transform.dbt.introspect import DLT_PREFIX
 
@@ -112,9 +112,9 @@ def missing_declared(model: Model, specs: list[ColumnSpec]) -> list[str]:
     ]
 
 
-def snapshot_path(project_dir: Path, source: str) -> Path:
+def snapshot_path(source: str, project_dir: Path | None = None) -> Path:
     """``<dbt project>/kspyder/columns/<source>.json``."""
-    return project_dir.joinpath(*SNAPSHOT_DIR, f"{source}.json")
+    return (project_dir or project.dbt_project_dir()).joinpath(*SNAPSHOT_DIR, f"{source}.json")
 
 
 def read_snapshot(path: Path) -> dict[str, list[tuple[str, str]]]:

@@ -213,7 +213,7 @@ def generate(
     for source in selected:
         folder = staging_dir(source.name, project_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        snapshot = snapshot_path(project_dir or project.dbt_project_dir(), source.name)
+        snapshot = snapshot_path(source.name, project_dir)
         found = resolve_found(source, live.get(source.name), read_snapshot(snapshot), report)
         files, columns = render_source(source, found)
         for name, model in with_children(source, found).models.items():
@@ -240,8 +240,7 @@ def stale_files(sources: dict[str, Source], project_dir: Path | None = None) -> 
     stale: list[Path] = []
     for source in warehouse_sources(sources):
         folder = staging_dir(source.name, project_dir)
-        snap = snapshot_path(project_dir or project.dbt_project_dir(), source.name)
-        files, _ = render_source(source, read_snapshot(snap))
+        files, _ = render_source(source, read_snapshot(snapshot_path(source.name, project_dir)))
         for name, text in files.items():
             path = folder / name
             state = file_state(path)

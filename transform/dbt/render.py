@@ -169,8 +169,15 @@ def _column_doc(col: ColumnSpec, name: str, primary_key: list[str]) -> dict[str,
     return doc
 
 
+class _Dumper(yaml.SafeDumper):
+    """Generated YAML is for people: a value used twice is written twice, never aliased."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _dump(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def sources_yml(source: Source, columns: dict[str, list[ColumnSpec]]) -> str:
@@ -184,8 +191,7 @@ def sources_yml(source: Source, columns: dict[str, list[ColumnSpec]]) -> str:
         }
         cursor = model.incremental.cursor if model.incremental else None
         if any(c.name == cursor and c.type in _TIME_TYPES for c in cols):
-            freshness = {k: dict(v) for k, v in FRESHNESS.items()}  # no YAML anchors
-            table["config"] = {"loaded_at_field": ident(str(cursor)), "freshness": freshness}
+            table["config"] = {"loaded_at_field": ident(str(cursor)), "freshness": FRESHNESS}
         table["columns"] = [_column_doc(c, c.name, model.primary_key) for c in cols]
         tables.append(table)
     entry = {

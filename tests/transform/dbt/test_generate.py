@@ -48,7 +48,7 @@ def test_committed_staging_matches_the_generator() -> None:
     stale = stale_files(sources, REPO_DBT)
     assert stale == [], f"stale generated files, run `kspyder dbt generate`: {stale}"
     for name in ("erp", "crm"):
-        assert snapshot_path(REPO_DBT, name).exists()
+        assert snapshot_path(name, REPO_DBT).exists()
     assert not list((REPO_DBT / "models").rglob("*.json")), "bookkeeping stays out of models/"
 
 
@@ -147,7 +147,7 @@ def test_warehouse_columns_win_and_are_snapshotted(manifests_dir: Path, tmp_path
     assert "cast(signed_up at time zone 'UTC' as timestamp) as signed_up," in sql
     assert "_dlt_" not in sql
     assert not list(folder.glob("*.json"))
-    snapshot = json.loads(snapshot_path(tmp_path / "dbt", "shop").read_text())
+    snapshot = json.loads(snapshot_path("shop", tmp_path / "dbt").read_text())
     assert list(snapshot["models"]["clients"])[:2] == ["id", "email"]
     assert "_dlt_id" not in snapshot["models"]["clients"]
     # without the warehouse, the snapshot reproduces the same files
@@ -210,7 +210,7 @@ def test_references_money_and_freshness_are_generated(manifests_dir: Path, tmp_p
     import yaml
 
     ledger = load(manifests_dir, "ledger", LEDGER)
-    snap = snapshot_path(tmp_path, "ledger")
+    snap = snapshot_path("ledger", tmp_path)
     snap.parent.mkdir(parents=True)
     snap.write_text(json.dumps({"source": "ledger", "models": LEDGER_COLUMNS}))
     generate({"ledger": ledger}, None, project_dir=tmp_path)
