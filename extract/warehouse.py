@@ -94,8 +94,10 @@ class Warehouse:
             return None
         import duckdb
 
+        from extract.warehouse_db import open_duckdb
+
         try:
-            duckdb.connect(self.location, read_only=True).close()
+            open_duckdb(self.location, read_only=True).close()
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 return None

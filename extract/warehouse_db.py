@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from extract.errors import KspyderError
 
 if TYPE_CHECKING:
+    import duckdb
+
     from extract.warehouse import Warehouse
 
 Row = tuple[Any, ...]
@@ -66,12 +68,29 @@ def connect(warehouse: Warehouse, read_only: bool = False) -> Iterator[Session]:
         raise KspyderError(f"'{warehouse.kind}' destinations have no SQL session")
 
 
+def open_duckdb(location: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection, read-only when asked and possible.
+
+    DuckDB refuses a second connection to a file that this process already holds open with
+    other settings (a dlt load in a concurrent task holds it read-write): such a reader gets
+    an ordinary connection instead, and the sessions here never write through it.
+    """
+    import duckdb
+
+    try:
+        return duckdb.connect(location, read_only=read_only)
+    except duckdb.ConnectionException as exc:
+        if not read_only or "different configuration" not in str(exc):
+            raise
+        return duckdb.connect(location)
+
+
 @contextmanager
 def _duckdb(warehouse: Warehouse, read_only: bool) -> Iterator[Session]:
     import duckdb
 
     try:
-        con = duckdb.connect(warehouse.location, read_only=read_only)
+        con = open_duckdb(warehouse.location, read_only)
     except duckdb.Error as exc:
         raise KspyderError(f"cannot open {warehouse.display}: {exc}") from exc
     try:
