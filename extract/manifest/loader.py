@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from extract import project
 from extract.errors import ConfigError, MissingEnv, Problem, unknown_value
 from extract.kinds import checks_for
+from extract.manifest import paginator_types
 from extract.manifest.env import expand
 from extract.manifest.typing import SQL_IDENTIFIER, Source
 from extract.manifest.yamlpos import KeyPath, load_yaml
@@ -178,6 +179,9 @@ def _field_model(cls: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] 
     """The pydantic model class found at ``loc`` (to list its allowed keys)."""
     current: Any = cls
     for part in loc:
+        if (member := paginator_types.model_for(part)) is not None:
+            current = member  # the tagged union's member, not its first one
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         fields = current.model_fields
@@ -210,7 +214,7 @@ def _message(err: Any, raw: Any, loc: KeyPath) -> str:
         allowed = re.sub(r"'([^']*)'", r"\1", str(ctx.get("expected", ""))).replace(" or ", ", ")
         return unknown_value(str(loc[-1]) if loc else "value", value, allowed.split(", "))
     if kind == "extra_forbidden":
-        parent = _field_model(Source, loc[:-1])
+        parent = _field_model(Source, tuple(err["loc"])[:-1])  # union tags pick the member
         allowed = ", ".join(sorted(parent.model_fields)) if parent else ""
         return f"unknown key '{loc[-1]}'" + (f" (allowed: {allowed})" if allowed else "")
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == SQL_IDENTIFIER:

@@ -1,16 +1,20 @@
 """The manifest schema, as typed pydantic models (exported to ``manifests/manifest.schema.json``).
 
-One YAML file per source. Short forms expand to long ones before validation (see
-``expand.py``): a column given as a bare PII strategy (``iban: drop``), a model given as
-``null``, a paginator given as its type name.
+One YAML file per source. Short forms expand to long ones before validation
+(``extract.manifest.loader``): a column given as a bare PII strategy (``iban: drop``), a
+model given as ``null``, a paginator given as its type name. Paginator blocks are typed per
+style in ``extract.manifest.paginator_types``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
+
+from extract.manifest.paginator_types import Paginator
+from extract.manifest.strict import Strict
 
 SQL_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 Identifier = Annotated[str, StringConstraints(pattern=SQL_IDENTIFIER)]
@@ -24,12 +28,6 @@ OnNullCursor = Literal["include", "exclude", "fail"]
 # The settings block each source kind needs; a missing one is reported at its own key
 # (error type ``missing_for_kind``, the key in the error's context).
 KIND_SETTINGS: dict[str, str] = {"sql": "connection", "rest": "client"}
-
-
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class Column(Strict):
@@ -100,31 +98,6 @@ class ResponseAction(Strict):
     status_code: int | None = Field(default=None, ge=100, le=599)
     content: str | None = None
     action: Literal["ignore", "retry", "fail"]
-
-
-class Paginator(Strict):
-    """Pagination style. ``type`` selects a registered paginator; other keys tune it."""
-
-    type: str = Field(
-        description="offset, page_number, cursor, header_link, json_link, single_page, auto"
-    )
-    # offset / page_number
-    limit: int | None = Field(default=None, gt=0)
-    offset_param: str | None = None
-    limit_param: str | None = None
-    page_param: str | None = None
-    base_page: int | None = None
-    total_path: str | None = None
-    total_pages_path: str | None = None
-    # cursor / json_link
-    cursor_path: str | None = None
-    cursor_param: str | None = None
-    cursor_body_path: str | None = None
-    next_url_path: str | None = None
-    # stop rules
-    has_more_path: str | None = None
-    stop_after_empty_page: bool | None = None
-    max_pages: int | None = Field(default=None, gt=0)
 
 
 class Auth(Strict):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from extract.manifest.typing import Model, Paginator, Source
+from extract.manifest.paginator_types import Paginator
+from extract.manifest.typing import Model, Source
 from extract.manifest.yamlpos import KeyPath
 from extract.rest.auth import auth_problems
 from extract.rest.paginators import paginator_problems

@@ -19,7 +19,8 @@ from dlt.sources.helpers.rest_client.detector import PaginatorFactory, find_resp
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
-from extract.manifest.typing import Paginator, RecordsFrom, ResponseAction
+from extract.manifest.paginator_types import Paginator
+from extract.manifest.typing import RecordsFrom, ResponseAction
 from extract.rest import stats
 from extract.rest.context import PageRef
 from extract.rest.paginators import PageWalk, TotalMismatch

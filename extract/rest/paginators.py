@@ -29,9 +29,18 @@ from dlt.sources.helpers.rest_client.paginators import (
 from requests import Request, Response
 
 from extract.errors import ResponseShapeError, UnknownValueError
-from extract.manifest.typing import Paginator
+from extract.manifest.paginator_types import (
+    AutoPaginatorConfig,
+    CursorPaginatorConfig,
+    JsonLinkPaginatorConfig,
+    OffsetPaginatorConfig,
+    PageNumberPaginatorConfig,
+    Paginator,
+    RegisteredPaginatorConfig,
+)
 
-PaginatorFactory = Callable[[Paginator], BasePaginator | None]
+# a factory receives its style's typed block (a RegisteredPaginatorConfig for added styles)
+PaginatorFactory = Callable[[Any], BasePaginator | None]
 Detect = Callable[[Response, list[Any]], BasePaginator]
 
 STOP_FIELDS = frozenset({"has_more_path", "stop_after_empty_page", "max_pages"})
@@ -65,14 +74,15 @@ def create_paginator(spec: Paginator | None) -> BasePaginator | None:
 
 
 def paginator_problems(spec: Paginator) -> list[tuple[str | None, str]]:
-    """(key, message) for an unknown style, keys the style ignores, or a failing factory."""
+    """(key, message) for an unknown style, keys a registered style ignores, or a failing
+    factory (a built-in style's keys were checked by its typed model)."""
     try:
         factory, fields = _lookup(spec.type)
     except ValueError as exc:
         return [("type", str(exc))]
     problems: list[tuple[str | None, str]] = []
-    if fields is not None:
-        for key in sorted(spec.model_fields_set - fields - {"type"}):
+    if isinstance(spec, RegisteredPaginatorConfig) and fields is not None:
+        for key in sorted(set(spec.model_extra or {}) - fields):
             problems.append((key, f"key '{key}' is not used by paginator '{spec.type}'"))
     try:
         factory(spec)
@@ -162,13 +172,11 @@ class PageNumbers(PageNumberPaginator):
         return list(range(self.current_value, self._end()))
 
 
-def _offset(spec: Paginator) -> BasePaginator:
-    if spec.limit is None:
-        raise ValueError("paginator 'offset' needs 'limit' (the page size)")
+def _offset(spec: OffsetPaginatorConfig) -> BasePaginator:
     return OffsetPages(
         limit=spec.limit,
-        offset_param=spec.offset_param or "offset",
-        limit_param=spec.limit_param or "limit",
+        offset_param=spec.offset_param,
+        limit_param=spec.limit_param,
         total_path=spec.total_path,
         maximum_offset=spec.limit * spec.max_pages if spec.max_pages else None,
         # with a declared total, an empty page in the middle must not end the walk
@@ -177,52 +185,43 @@ def _offset(spec: Paginator) -> BasePaginator:
     )
 
 
-def _page_number(spec: Paginator) -> BasePaginator:
-    if spec.total_path and spec.total_pages_path:
-        raise ValueError("give total_pages_path (pages) or total_path (records), not both")
-    base = 1 if spec.base_page is None else spec.base_page
+def _page_number(spec: PageNumberPaginatorConfig) -> BasePaginator:
     return PageNumbers(
         total_pages_path=spec.total_pages_path,
         total_path=spec.total_path,
         limit=spec.limit,
         limit_param=spec.limit_param,
-        base_page=base,
-        page_param=spec.page_param or "page",
-        maximum_page=base + spec.max_pages if spec.max_pages else None,
+        base_page=spec.base_page,
+        page_param=spec.page_param,
+        maximum_page=spec.base_page + spec.max_pages if spec.max_pages else None,
         stop_after_empty_page=_empty_stop(spec, spec.total_pages_path is None),
         has_more_path=spec.has_more_path,
     )
 
 
-def _cursor(spec: Paginator) -> BasePaginator:
-    if spec.cursor_param and spec.cursor_body_path:
-        raise ValueError("give cursor_param or cursor_body_path, not both")
+def _cursor(spec: CursorPaginatorConfig) -> BasePaginator:
     return JSONResponseCursorPaginator(
-        cursor_path=spec.cursor_path or "cursors.next",
+        cursor_path=spec.cursor_path,
         cursor_param=spec.cursor_param if spec.cursor_body_path is None else None,
         cursor_body_path=spec.cursor_body_path,
     )
 
 
-def _empty_stop(spec: Paginator, default: bool) -> bool:
+def _json_link(spec: JsonLinkPaginatorConfig) -> BasePaginator:
+    return JSONLinkPaginator(next_url_path=spec.next_url_path)
+
+
+def _empty_stop(spec: OffsetPaginatorConfig | PageNumberPaginatorConfig, default: bool) -> bool:
     return default if spec.stop_after_empty_page is None else spec.stop_after_empty_page
 
 
-register_paginator("offset", _offset, {"limit", "offset_param", "limit_param", "total_path"})
-register_paginator(
-    "page_number",
-    _page_number,
-    {"page_param", "base_page", "total_pages_path", "total_path", "limit", "limit_param"},
-)
-register_paginator("cursor", _cursor, {"cursor_path", "cursor_param", "cursor_body_path"})
-register_paginator("header_link", lambda spec: HeaderLinkPaginator(), set())
-register_paginator(
-    "json_link",
-    lambda spec: JSONLinkPaginator(next_url_path=spec.next_url_path or "next"),
-    {"next_url_path"},
-)
-register_paginator("single_page", lambda spec: SinglePagePaginator(), set())
-register_paginator("auto", lambda spec: None, set())
+register_paginator("offset", _offset)
+register_paginator("page_number", _page_number)
+register_paginator("cursor", _cursor)
+register_paginator("json_link", _json_link)
+register_paginator("header_link", lambda spec: HeaderLinkPaginator())
+register_paginator("single_page", lambda spec: SinglePagePaginator())
+register_paginator("auto", lambda spec: None)
 
 
 class PaginationLoop(ValueError):
@@ -238,9 +237,10 @@ def declared_total(spec: Paginator, response: Response) -> tuple[int, str] | Non
         value = response.headers.get(header, "").strip()
         if value.isdigit():
             return int(value), f"the {header} header"
-    if spec.total_path:
+    total_path = getattr(spec, "total_path", None)  # offset and page_number only
+    if total_path:
         try:
-            return _read_int(response, spec.total_path, "total_path"), f"'{spec.total_path}'"
+            return _read_int(response, total_path, "total_path"), f"'{total_path}'"
         except ValueError:
             return None
     return None
@@ -255,7 +255,10 @@ class PageWalk:
 
     def __init__(self, spec: Paginator | None, detect: Detect) -> None:
         self.paginator = create_paginator(spec)
-        self.spec = spec or Paginator(type="auto")
+        self.spec: Paginator = spec or AutoPaginatorConfig(type="auto")
+        self.pages_path: str | None = None
+        if isinstance(spec, PageNumberPaginatorConfig):
+            self.pages_path = spec.total_pages_path
         self.detect = detect
         self.pages = 0
         self.capped = False  # max_pages ended the walk: fewer records than declared is fine
@@ -293,8 +296,9 @@ class PageWalk:
 
     def _declare(self, response: Response, data: list[Any]) -> None:
         self.declared = declared_total(self.spec, response)
-        if self.spec.total_pages_path and data:
-            value = _read(response, self.spec.total_pages_path)
+        pages_path = self.pages_path
+        if pages_path and data:
+            value = _read(response, pages_path)
             self.declared_pages = value if isinstance(value, int) else None
 
     def check_total(self, records: int, pages: int, empty: list[int] | None = None) -> None:
@@ -314,7 +318,7 @@ class PageWalk:
         if self.declared_pages is not None and pages != self.declared_pages:
             raise TotalMismatch(
                 f"the walk ended after {pages} of {self.declared_pages} pages declared "
-                f"by '{self.spec.total_pages_path}'"
+                f"by '{self.pages_path}'"
             )
 
     def _same_as_last(self, response: Response, data: list[Any]) -> None:

@@ -350,3 +350,32 @@ def test_committed_json_schema_is_current() -> None:
     from extract.manifest.schema import schema_text
 
     assert project.schema_file().read_text() == schema_text(), "run `kspyder schema`"
+
+
+def test_an_editor_with_the_schema_accepts_the_shipped_manifests_and_refuses_a_bad_key() -> None:
+    """The schema knows the short forms the loader expands and each paginator's own keys."""
+    import json
+
+    import jsonschema
+
+    from extract import project
+
+    validator = jsonschema.Draft202012Validator(json.loads(project.schema_file().read_text()))
+    for path in sorted((project.ROOT / "manifests").glob("*.yml")):
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path
+
+    def rest(paginator: object, models: object = ("items",)) -> dict[str, object]:
+        client = {"base_url": "http://x", "paginator": paginator}
+        return {
+            "kind": "rest",
+            "client": client,
+            "models": models if isinstance(models, dict) else list(models),
+        }
+
+    assert validator.is_valid(rest("single_page"))
+    assert validator.is_valid(rest({"type": "offset", "limit": 5}))
+    assert not validator.is_valid(rest({"type": "cursor", "limit": 5}))
+    assert not validator.is_valid(rest({"type": "offset"}))  # limit is required
+    assert validator.is_valid(rest({"type": "just_once", "anything": 1}))  # a registered style
+    assert not validator.is_valid(rest("auto", {"items": {"columns": {"email": "hide"}}}))
+    assert validator.is_valid(rest("auto", {"items": {"columns": {"email": "hash"}}}))

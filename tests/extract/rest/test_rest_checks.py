@@ -26,11 +26,17 @@ CASES = [
         "client.paginator.type: Invalid paginator: foo. Available options: auto, cursor, "
         "header_link, json_link, offset, page_number, single_page",
     ),
-    ("  paginator: {type: offset}", "", "client.paginator: paginator 'offset' needs 'limit'"),
+    ("  paginator: {type: offset}", "", "client.paginator.limit: required key is missing"),
     (
         "  paginator: {type: cursor, total_path: total}",
         "",
-        "client.paginator.total_path: key 'total_path' is not used by paginator 'cursor'",
+        "client.paginator.total_path: unknown key 'total_path' (allowed: cursor_body_path, "
+        "cursor_param, cursor_path, has_more_path, max_pages, stop_after_empty_page, type)",
+    ),
+    (
+        "  paginator: {type: page_number, total_path: a, total_pages_path: b}",
+        "",
+        "client.paginator: give total_pages_path (pages) or total_path (records), not both",
     ),
     ("  auth: {type: bearer}", "", "client.auth.token: auth type 'bearer' needs 'token'"),
     (

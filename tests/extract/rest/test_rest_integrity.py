@@ -8,7 +8,12 @@ import pytest
 from requests import Response
 
 from extract.lookback import lag_of
-from extract.manifest.typing import Incremental, Paginator
+from extract.manifest.paginator_types import (
+    HeaderLinkPaginatorConfig,
+    OffsetPaginatorConfig,
+    Paginator,
+)
+from extract.manifest.typing import Incremental
 from extract.rest.incremental import older_than
 from extract.rest.keys import rename_reserved
 from extract.rest.paginators import PageWalk, TotalMismatch, declared_total
@@ -25,15 +30,27 @@ def _response(body: object, headers: dict[str, str] | None = None) -> Response:
 @pytest.mark.parametrize(
     ("spec", "response", "expected"),
     [
-        (Paginator(type="header_link"), _response([], {"X-Total-Count": "2500"}), 2500),
-        (Paginator(type="header_link"), _response([], {"X-Total": " 7 "}), 7),
         (
-            Paginator(type="offset", limit=10, total_path="meta.total"),
+            HeaderLinkPaginatorConfig(type="header_link"),
+            _response([], {"X-Total-Count": "2500"}),
+            2500,
+        ),
+        (HeaderLinkPaginatorConfig(type="header_link"), _response([], {"X-Total": " 7 "}), 7),
+        (
+            OffsetPaginatorConfig(type="offset", limit=10, total_path="meta.total"),
             _response({"meta": {"total": 3}}),
             3,
         ),
-        (Paginator(type="offset", limit=10, total_path="total"), _response({"total": "n/a"}), None),
-        (Paginator(type="header_link"), _response([], {"X-Total-Count": "many"}), None),
+        (
+            OffsetPaginatorConfig(type="offset", limit=10, total_path="total"),
+            _response({"total": "n/a"}),
+            None,
+        ),
+        (
+            HeaderLinkPaginatorConfig(type="header_link"),
+            _response([], {"X-Total-Count": "many"}),
+            None,
+        ),
     ],
 )
 def test_declared_total(spec: Paginator, response: Response, expected: int | None) -> None:
@@ -42,7 +59,7 @@ def test_declared_total(spec: Paginator, response: Response, expected: int | Non
 
 
 def test_check_total_names_both_numbers_unless_max_pages_capped() -> None:
-    walk = PageWalk(Paginator(type="header_link"), lambda r, d: None)  # type: ignore[arg-type,return-value]
+    walk = PageWalk(HeaderLinkPaginatorConfig(type="header_link"), lambda r, d: None)  # type: ignore[arg-type,return-value]
     walk.declared = (2500, "the X-Total-Count header")
     with pytest.raises(TotalMismatch, match=r"100 of 2,500 records .* missing 2,400"):
         walk.check_total(100, 1)
