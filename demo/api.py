@@ -13,8 +13,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
@@ -128,24 +127,9 @@ class DemoApi:
 DemoApiHandle = DemoApi
 
 
-@contextmanager
-def serve_demo_api(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    token: str = "demo-token",
-    rate_per_second: float | None = 50.0,
-    burst: int = 50,
-    latency_s: float = 0.0,
-    people_n: int = 2000,
-    seed: int = 42,
-) -> Iterator[DemoApiHandle]:
-    """Run the demo API on a free loopback port for the duration of the ``with`` block."""
-    api = DemoApi(host, port, token, rate_per_second, burst, latency_s, people_n, seed)
-    api.start()
-    try:
-        yield api
-    finally:
-        api.stop()
+# ``with serve_demo_api(rate_per_second=None) as api:`` runs it on a free loopback port for
+# the block (DemoApi is its own context manager)
+serve_demo_api = DemoApi
 
 
 class _Handler(BaseHTTPRequestHandler):

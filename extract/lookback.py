@@ -1,12 +1,23 @@
-"""The re-read window (``incremental.lookback``) as dlt's ``lag``, for SQL and REST models."""
+"""Cursor values shared by SQL and REST models: ISO timestamps read as UTC, and the re-read
+window (``incremental.lookback``) as dlt's ``lag``."""
 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from extract.manifest.typing import Incremental
+
+
+def parse_utc(value: str) -> datetime | None:
+    """An ISO timestamp (any offset or ``Z``) as an aware datetime, UTC when it names no zone;
+    None for text that is not one."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _is_date(value: Any) -> bool:

@@ -19,7 +19,7 @@ from dlt.sources.sql_database import sql_table
 
 from extract import integrity
 from extract.errors import ExtractError
-from extract.lookback import lag_of
+from extract.lookback import lag_of, parse_utc
 from extract.manifest.typing import Model, Source
 from extract.pii import column_paths
 from extract.sql_types import (
@@ -38,11 +38,7 @@ Backend = Literal["sqlalchemy", "pyarrow", "pandas", "connectorx"]
 def _as_cursor_value(value: Any) -> Any:
     """ISO timestamps written as strings become datetimes, as SQL drivers return them."""
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_utc(value) or value
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value

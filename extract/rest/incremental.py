@@ -10,7 +10,7 @@ from typing import Any
 import dlt
 from dlt.extract.incremental import Incremental
 
-from extract.lookback import lag_of
+from extract.lookback import lag_of, parse_utc
 from extract.manifest.typing import Incremental as IncrementalSpec
 
 
@@ -75,11 +75,7 @@ def _comparable(value: Any) -> Any:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_utc(value)
     return None
 
 
