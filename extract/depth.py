@@ -8,7 +8,7 @@ fails with the field path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from extract.errors import ExtractError
@@ -51,3 +51,16 @@ def depth_guard(source: str, model: str, limit: int = MAX_DEPTH) -> Callable[[An
         return item
 
     return check
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string held by a nested value of dicts and lists (values, not keys), in order;
+    for manifest and pipeline blocks, which the YAML loader already bounds."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)

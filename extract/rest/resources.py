@@ -24,6 +24,7 @@ from requests import Request
 from requests.auth import AuthBase
 
 from extract import integrity
+from extract.depth import strings
 from extract.errors import ExtractError
 from extract.manifest.typing import Endpoint, Model, Source
 from extract.rest.fetch import EndpointFetcher
@@ -39,20 +40,9 @@ def endpoint_of(model: Model) -> Endpoint:
     return model.endpoint or Endpoint(path=model.name)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def placeholders(endpoint: Endpoint) -> list[tuple[str, str]]:
     """``(model, field)`` of every ``{model.field}`` in the path, params and JSON body."""
-    texts = [endpoint.path, *_strings(endpoint.params), *_strings(endpoint.json_body)]
+    texts = [endpoint.path, *strings(endpoint.params), *strings(endpoint.json_body)]
     return [(m.group(1), m.group(2)) for text in texts for m in PLACEHOLDER.finditer(text)]
 
 

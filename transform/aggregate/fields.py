@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from extract import mongo
+from extract.depth import strings
 
 PATH_KEEPING = ("$match", "$lookup", "$unwind", "$sort", "$limit", "$skip", "$sample")
 LOGICAL = ("$and", "$or", "$nor")
@@ -19,14 +20,9 @@ LOGICAL = ("$and", "$or", "$nor")
 
 def _expr_fields(tree: Any) -> Iterator[str]:
     """``$field`` references of an aggregation expression (``$$variables`` excluded)."""
-    if isinstance(tree, str) and tree.startswith("$") and not tree.startswith("$$"):
-        yield tree[1:]
-    elif isinstance(tree, dict):
-        for value in tree.values():
-            yield from _expr_fields(value)
-    elif isinstance(tree, list):
-        for value in tree:
-            yield from _expr_fields(value)
+    for text in strings(tree):
+        if text.startswith("$") and not text.startswith("$$"):
+            yield text[1:]
 
 
 def match_fields(query: Any) -> Iterator[str]:
