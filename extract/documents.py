@@ -29,16 +29,18 @@ from dlt.common.configuration.container import Container
 from dlt.common.pipeline import StateInjectableContext
 from dlt.extract.items import DataItemWithMeta
 
-from extract import mongo
+from extract import mongo, pii_key
 from extract.errors import KspyderError, root_cause
 from extract.load import ModelResult
 from extract.locks import source_lock
 from extract.manifest.typing import Model, Source
+from extract.pii import hmac_key
 from extract.rest.records import normalized
 from extract.secrets import redact
 from extract.sources import build_source, select_models
 
 STATE_COLLECTION = "_kspyder_state"
+KEY_DOCUMENT = "kspyder:hmac_key"  # beside the models' states (a model name has no colon)
 
 
 def load_documents(
@@ -55,9 +57,11 @@ def load_documents(
     if source.target != "documents":
         raise KspyderError(f"source '{source.name}' has target '{source.target}', not documents")
     results = []
+    selected = select_models(source, models)
     with source_lock(source.name):  # one writer per database
         _check_store(source)
-        for name in select_models(source, models):
+        check_document_key(source, selected)
+        for name in selected:
             result = _load_model(source, source.models[name], full_refresh)
             results.append(result)
             if on_model:
@@ -81,6 +85,28 @@ def drop_documents(source: Source) -> None:
         mongo.reset_embedded_store()  # the other sources of that store need a rebuild too
     mongo.drop_database(database_name(source))
     mongo.flush()
+
+
+def check_document_key(source: Source, models: list[str]) -> None:
+    """Refuse hashed fields made with another HMAC key than the database's (its fingerprint
+    is kept in ``_kspyder_state``); record it on the first hashed load."""
+    if not pii_key.hashed_models(source, models) or pii_key.rotating():
+        return
+    db = database_name(source)
+    current = pii_key.fingerprint(hmac_key())
+    stored = mongo.read_document(db, STATE_COLLECTION, KEY_DOCUMENT)
+    if stored is None:
+        record_document_key(source, current)
+    elif stored["fingerprint"] != current:
+        where = f"database '{db}' ({STATE_COLLECTION} '{KEY_DOCUMENT}')"
+        raise pii_key.mismatch(source, current, str(stored["fingerprint"]), where)
+
+
+def record_document_key(source: Source, value: str) -> None:
+    """Make ``value`` the fingerprint of the key the source's database is hashed with."""
+    doc = {"_id": KEY_DOCUMENT, "fingerprint": value, "recorded_at": datetime.now(UTC).isoformat()}
+    mongo.bulk_upsert(database_name(source), STATE_COLLECTION, [doc], ["_id"])
+    mongo.flush(database_name(source))
 
 
 def _check_store(source: Source) -> None:

@@ -94,12 +94,27 @@ def rotation() -> Iterator[None]:
         _rotating.active = False
 
 
+def rotating() -> bool:
+    """True inside ``rotation()``."""
+    return bool(getattr(_rotating, "active", False))
+
+
+def mismatch(source: Source, current: str, stored: str, where: str) -> KeyMismatch:
+    """The refusal of a load whose key is not the one ``where`` was hashed with."""
+    return KeyMismatch(
+        f"source '{source.name}': the HMAC key (fingerprint {current}) is not the one the "
+        f"pseudonyms of {where} were made with (fingerprint {stored}); nothing was loaded. "
+        f"Restore that key (${HMAC_KEY_ENV} or ${HMAC_KEY_FILE_ENV}), or run `kspyder pii "
+        "rotate-key` to re-hash every source with hashed columns using this key"
+    )
+
+
 def check_key(source: Source, models: list[str], warehouse: Warehouse) -> None:
     """Refuse a load of hashed columns with another key than the warehouse's; record the
     fingerprint on the first such load."""
     if warehouse.kind == "files" or not hashed_models(source, models):
         return
-    if getattr(_rotating, "active", False):
+    if rotating():
         return
     current = fingerprint(hmac_key())
     with _lock:
@@ -107,10 +122,4 @@ def check_key(source: Source, models: list[str], warehouse: Warehouse) -> None:
         if stored is None:
             record_fingerprint(warehouse, current)
     if stored is not None and stored != current:
-        raise KeyMismatch(
-            f"source '{source.name}': the HMAC key (fingerprint {current}) is not the one the "
-            f"warehouse's pseudonyms were made with (fingerprint {stored}, in "
-            f"{KEY_SCHEMA}.{KEY_TABLE}); nothing was loaded. Restore that key "
-            f"(${HMAC_KEY_ENV} or ${HMAC_KEY_FILE_ENV}), or run `kspyder pii rotate-key` to "
-            "re-hash every source with hashed columns using this key"
-        )
+        raise mismatch(source, current, stored, f"the warehouse ({KEY_SCHEMA}.{KEY_TABLE})")

@@ -223,20 +223,30 @@ def pipelines_reading(sources: list[str]) -> list[str]:
 
 
 def rotate_key_stage(warehouse_url: str | None = None) -> list[dict[str, Any]]:
-    """Re-hash with the current HMAC key: full-refresh every warehouse source with hashed
-    columns, then record the key's fingerprint (only when every model reloaded)."""
+    """Re-hash with the current HMAC key: full-refresh every source with hashed columns (the
+    warehouse's and the document databases'), then record the key's fingerprint with each
+    store whose every model reloaded."""
+    from extract.documents import load_documents, record_document_key
     from extract.load import extract_source
     from extract.pii import hmac_key
     from extract.pii_key import fingerprint, hashed_models, record_fingerprint, rotation
 
     warehouse = resolve(warehouse_url)
     key = fingerprint(hmac_key())
-    sources = [s for s in load_manifests().values() if s.target == "warehouse" and hashed_models(s)]
+    sources = [s for s in load_manifests().values() if hashed_models(s)]
     results: list[dict[str, Any]] = []
+    warehouse_ok = True
     with rotation():
         for source in sources:
-            results += [r.as_dict() for r in extract_source(source, warehouse, full_refresh=True)]
-    if all(r["status"] == "ok" for r in results):
+            if source.target == "documents":
+                done = load_documents(source, hashed_models(source), full_refresh=True)
+                if all(r.status == "ok" for r in done):
+                    record_document_key(source, key)
+            else:
+                done = extract_source(source, warehouse, full_refresh=True)
+                warehouse_ok = warehouse_ok and all(r.status == "ok" for r in done)
+            results += [r.as_dict() for r in done]
+    if warehouse_ok and any(s.target == "warehouse" for s in sources):
         record_fingerprint(warehouse, key)
     return results
 

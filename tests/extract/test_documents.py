@@ -216,3 +216,36 @@ def test_warehouse_sources_and_unknown_models_are_refused(source: Any, manifests
         load_documents(wh)
     with pytest.raises(KspyderError, match="Invalid model"):
         load_documents(source, ["nope"])
+
+
+def test_hashed_documents_keep_one_key_per_database(
+    source: Any, fake_rest: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The fingerprint of the HMAC key is stored with the database; another key is refused
+    before anything is written, and `pii rotate-key` re-hashes and records the new key."""
+    from extract.pii_key import KeyMismatch
+    from flows.stages import rotate_key_stage
+
+    fake_rest["people"] = lambda: [{"id": 1, "contacts": [{"name": "Ann"}]}]
+    assert _one(load_documents(source, ["people"])).status == "ok"
+    first = mongo.read_document("docs", "people", 1)
+
+    monkeypatch.setenv("KSPYDER_HMAC_KEY", "another-key-9876543210")
+    fake_rest["people"] = lambda: [{"id": 2, "contacts": [{"name": "Bob"}]}]
+    with pytest.raises(KeyMismatch, match=r"database 'docs'.*kspyder pii rotate-key"):
+        load_documents(source, ["people"])
+    assert mongo.count("docs", "people") == 1  # nothing written with the other key
+    fake_rest["things"] = lambda: _things(2)
+    assert _one(load_documents(source, ["things"])).status == "ok"  # no hashed field: loads
+
+    rotated = rotate_key_stage(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    assert [(r["source"], r["model"], r["status"]) for r in rotated] == [("docs", "people", "ok")]
+    assert mongo.read_document("docs", "people", 2) == {
+        "_id": 2,
+        "id": 2,
+        "contacts": [{"name": pseudonym("Bob", hmac_key())}],
+    }
+    assert mongo.read_document("docs", "people", 1) is None
+    assert first is not None
+    fake_rest["people"] = lambda: [{"id": 3, "contacts": [{"name": "Cy"}]}]
+    assert _one(load_documents(source, ["people"])).status == "ok"  # the new key is recorded
