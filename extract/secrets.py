@@ -19,6 +19,15 @@ SECRET_KEYS = frozenset(
     {"token", "password", "api_key", "client_secret", "secret", "key", "hmac_key"}
 )
 URL_KEYS = frozenset({"url", "base_url", "token_url", "uri"})
+# request headers and query parameters (client.headers, client.params, endpoint.params) whose
+# name says they carry a credential: ${ENV} references only, masked, and (headers) bound to
+# base_url's origin like the auth block
+CREDENTIAL_WORDS = frozenset(
+    {"authorization", "auth", "cookie", "key", "apikey", "token", "secret", "password",
+     "passwd", "pwd", "signature", "sig", "session", "sessionid", "credential", "credentials"}
+)  # fmt: skip
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+CREDENTIAL_BLOCKS = frozenset({"headers", "params"})
 # shorter secrets are replaced only as whole tokens (a one-letter password is not masked
 # inside every word that contains the letter)
 WHOLE_TOKEN_BELOW = 8
@@ -36,6 +45,14 @@ PASSWORD_PARAM = re.compile(
 )
 _lock = threading.Lock()
 _secrets: set[str] = set()
+
+
+def is_credential_name(name: object) -> bool:
+    """True for a header or parameter name that carries a credential (``X-Api-Key``,
+    ``Authorization``, ``Ocp-Apim-Subscription-Key``, ``access_token``...)."""
+    if not isinstance(name, str):
+        return False
+    return any(word.lower() in CREDENTIAL_WORDS for word in _WORDS.findall(name))
 
 
 def register_secret(value: str | None) -> None:

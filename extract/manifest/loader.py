@@ -21,9 +21,11 @@ from extract.manifest.env import expand
 from extract.manifest.typing import SQL_IDENTIFIER, Source
 from extract.manifest.yamlpos import KeyPath, load_yaml
 from extract.secrets import (
+    CREDENTIAL_BLOCKS,
     ENV_REF,
     SECRET_KEYS,
     URL_KEYS,
+    is_credential_name,
     quote_url_password,
     register_secret,
     url_passwords,
@@ -124,6 +126,11 @@ def _expand_paginator(holder: Any) -> None:
         holder["paginator"] = {"type": holder["paginator"]}
 
 
+def _credential(path: KeyPath, key: object) -> bool:
+    """A request header or parameter whose name says it carries a credential."""
+    return bool(path) and path[-1] in CREDENTIAL_BLOCKS and is_credential_name(key)
+
+
 def _literal_secrets(raw: Any, path: KeyPath = ()) -> Iterable[tuple[KeyPath, str]]:
     """Secret values written literally in YAML (they must be ``${ENV}`` references)."""
     if isinstance(raw, dict):
@@ -131,6 +138,14 @@ def _literal_secrets(raw: Any, path: KeyPath = ()) -> Iterable[tuple[KeyPath, st
             sub = (*path, key)
             if isinstance(value, str) and key in SECRET_KEYS and not ENV_REF.search(value):
                 yield sub, "secret values must be ${ENV_VAR} references, not literals"
+            elif isinstance(value, str) and _credential(path, key) and not ENV_REF.search(value):
+                yield (
+                    sub,
+                    (
+                        f"'{key}' carries a credential: its value must be a ${{ENV_VAR}} reference, "
+                        "not a literal"
+                    ),
+                )
             elif isinstance(value, str) and key in URL_KEYS:
                 if any(not ENV_REF.fullmatch(pw) for pw in url_passwords(value)):
                     yield sub, "a password in a URL must be a ${ENV_VAR} reference"
@@ -147,7 +162,8 @@ def _expand_env(data: Any, path: KeyPath, problems: list[tuple[KeyPath, str]]) -
         for key, value in data.items():
             if isinstance(value, str):
                 try:
-                    out[key] = expand(value, secret=str(key) in SECRET_KEYS)
+                    secret = str(key) in SECRET_KEYS or _credential(path, key)
+                    out[key] = expand(value, secret=secret)
                 except MissingEnv as exc:
                     problems.append(((*path, key), str(exc)))
                     out[key] = value

@@ -27,7 +27,7 @@ from extract.errors import ExtractError
 from extract.manifest.typing import Auth, Client
 from extract.rest.context import safe_url
 from extract.rest.origins import OriginBoundAuth, origin_of
-from extract.secrets import register_secret
+from extract.secrets import is_credential_name, register_secret
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "bearer": ("token",),
@@ -117,13 +117,27 @@ class ClientCredentials(OAuth2ClientCredentials):
 
 
 def create_auth(auth: Auth | None, client: Client) -> OriginBoundAuth | None:
-    """Auth for the manifest block, applied only to ``base_url``'s and the token URL's origin."""
-    if auth is None:
+    """Auth for the manifest block and the credential headers of ``client.headers``, applied
+    only to ``base_url``'s and the token URL's origin; None when there are neither."""
+    headers = credential_headers(client)
+    if auth is None and not headers:
         return None
     origins = {origin_of(client.base_url)}
-    if auth.token_url:
+    if auth is not None and auth.token_url:
         origins.add(origin_of(auth.token_url))
-    return OriginBoundAuth(_credentials(auth, client), origins, auth.on_foreign_origin)
+    inner = _credentials(auth, client) if auth is not None else None
+    policy = auth.on_foreign_origin if auth is not None else "fail"
+    return OriginBoundAuth(inner, origins, policy, headers)
+
+
+def credential_headers(client: Client) -> dict[str, str]:
+    """The headers of ``client.headers`` that carry a credential (sent by the auth)."""
+    return {k: v for k, v in client.headers.items() if is_credential_name(k)}
+
+
+def plain_headers(client: Client) -> dict[str, str]:
+    """The other headers of ``client.headers`` (sent with every request)."""
+    return {k: v for k, v in client.headers.items() if not is_credential_name(k)}
 
 
 def _credentials(auth: Auth, client: Client) -> AuthBase:

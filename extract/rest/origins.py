@@ -1,5 +1,8 @@
 """Credentials stay with their origin: auth only for ``base_url``'s and the token URL's.
 
+Credentials are the auth block and the ``client.headers`` whose name says they carry one
+(``extract.secrets.is_credential_name``: ``X-Api-Key``, ``Ocp-Apim-Subscription-Key``...).
+
 An origin is (scheme, host, port). A next link, ``Link`` header or redirect pointing at
 another origin gets no credentials: by default (``auth.on_foreign_origin: fail``) the model
 fails naming that origin before anything is sent there; with ``omit_credentials`` the request
@@ -9,6 +12,7 @@ is sent without them (auth headers removed from a redirected request too).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -40,12 +44,17 @@ class OriginBoundAuth(AuthBase):
     """Applies ``inner`` only to requests for the allowed origins."""
 
     def __init__(
-        self, inner: AuthBase, origins: set[Origin], on_foreign: ForeignPolicy = "fail"
+        self,
+        inner: AuthBase | None,
+        origins: set[Origin],
+        on_foreign: ForeignPolicy = "fail",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.inner = inner
         self.origins = origins
         self.on_foreign = on_foreign
-        self._headers: set[str] = {"Authorization", "Proxy-Authorization"}
+        self.headers = dict(headers or {})  # credential headers of client.headers
+        self._headers: set[str] = {"Authorization", "Proxy-Authorization", *self.headers}
 
     def __deepcopy__(self, memo: dict[int, object]) -> OriginBoundAuth:
         return self  # one token cache per source, even in copied request templates
@@ -61,14 +70,17 @@ class OriginBoundAuth(AuthBase):
             f"{how} points at {show(origin_of(url))}, another origin than the credentials' "
             f"({allowed}); credentials not sent. Set auth.on_foreign_origin: omit_credentials "
             "to follow it without credentials"
+            + ("" if self.inner else " (credentials here: client.headers)")
         )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = str(request.url)
         if self.allowed(url):
-            before = set(request.headers)
-            request = self.inner(request)
-            self._headers |= set(request.headers) - before
+            request.headers.update(self.headers)
+            if self.inner is not None:
+                before = set(request.headers)
+                request = self.inner(request)
+                self._headers |= set(request.headers) - before
             return request
         if self.on_foreign == "fail":
             raise self.foreign(url, "a request (next link or Link header)")

@@ -27,6 +27,7 @@ from extract import integrity
 from extract.depth import strings
 from extract.errors import ExtractError
 from extract.manifest.typing import Endpoint, Model, Source
+from extract.rest.auth import plain_headers
 from extract.rest.fetch import EndpointFetcher
 from extract.rest.incremental import make_incremental, older_than, param_value
 from extract.rest.keys import KeyCheck
@@ -147,7 +148,7 @@ class RequestTemplate:
         return Request(
             method=endpoint.method,
             url=join_url(client.base_url, path),
-            headers=dict(client.headers),
+            headers=plain_headers(client),
             params=params,
             json=body,
             auth=self.auth,

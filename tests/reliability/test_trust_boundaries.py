@@ -109,6 +109,49 @@ def test_credentials_never_reach_another_origin(
     assert first_hit.get("Authorization") == f"Bearer {TOKEN}" or first_hit.get("X-Api-Key") == KEY
 
 
+def test_a_credential_header_stays_with_its_origin(
+    httpserver: HTTPServer,
+    foreign: HTTPServer,
+    manifests_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability: Any,
+) -> None:
+    """A key in ``client.headers`` (no auth block) is a credential like ``auth``'s: sent only
+    to base_url's origin, masked in messages, and refused when written literally."""
+    from extract.errors import ConfigError
+    from extract.secrets import redact
+
+    monkeypatch.setenv("TRUST_KEY", KEY)
+    elsewhere = foreign.url_for("/items?page=2")
+    foreign.expect_request("/items").respond_with_json({"data": [{"id": 3}], "next": None})
+    first = {"data": [{"id": 1}, {"id": 2}], "next": elsewhere}
+    httpserver.expect_request("/items").respond_with_json(first)
+    client = 'headers: {Ocp-Apim-Subscription-Key: "${TRUST_KEY}", Accept: application/json}'
+    text = _rest(httpserver.url_for("/"), "", NEXT).replace("  auth: \n", f"  {client}\n")
+    source = source_from(manifests_dir, "api", text)
+    (result,) = extract_source(source, resolve())
+    seen = _headers_seen(foreign)
+    leaked = sum(KEY in str(h) for h in seen) + (KEY in redact(f"got {KEY}"))
+    reliability.record(
+        case="a key in client.headers and a next link to another origin",
+        injected=f"a next link from 127.0.0.1:{httpserver.port} to 127.0.0.1:{foreign.port}",
+        expected="the header is not sent there; the model fails naming the origin; masked",
+        survived=int(leaked == 0 and result.status == "failed"),
+        secrets_leaked=leaked,
+    )
+    assert seen == []
+    assert result.status == "failed"
+    assert f"http://127.0.0.1:{foreign.port}" in str(result.error)
+    first_hit = dict(httpserver.log[0][0].headers)
+    assert (first_hit.get("Ocp-Apim-Subscription-Key"), first_hit.get("Accept")) == (
+        KEY,
+        "application/json",
+    )
+    assert redact(f"got {KEY}") == "got ***"
+    with pytest.raises(ConfigError, match=r"client\.headers\.X-Api-Key: .*\$\{ENV_VAR\}"):
+        source_from(manifests_dir, "lit", text.replace(client, "headers: {X-Api-Key: abc123}"))
+
+
 URL_FORMS = [
     ("'/' in the password", "postgresql://loader:{pw}@db.example:5432/dwh", "pa/ss-{n}"),
     ("'@' in the password", "postgresql://loader:{pw}@db.example:5432/dwh", "p@ss-{n}"),
