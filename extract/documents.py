@@ -155,7 +155,7 @@ def _write(db: str, model: Model, docs: Iterable[dict[str, Any]]) -> dict[str, i
     mongo.ensure_indexes(db, model.name, model.indexes)
     if model.write_disposition == "merge":
         counts = mongo.bulk_upsert(db, model.name, docs, model.primary_key)
-        return {"rows": counts["inserted"] + counts["replaced"], **counts}
+        return {"rows": sum(counts.values()), **counts}
     return {"rows": mongo.insert(db, model.name, docs)}
 
 

@@ -11,6 +11,7 @@ back, and never learn which server.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import threading
 import uuid
@@ -21,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import bson
 import pymongo
 from bson import Decimal128, ObjectId
 from pymongo import ReplaceOne
@@ -193,6 +195,9 @@ def _batches(docs: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Doc]
 
 
 DUPLICATE_KEY = 11000
+# a merge into a collection of up to this many documents reads it once first (a full scan,
+# fast on every server; ~16 bytes kept per document) and skips documents that did not change
+COMPARE_UP_TO = 200_000
 
 
 def bulk_upsert(
@@ -208,24 +213,42 @@ def bulk_upsert(
     collection (a first load, a full refresh, a rebuild) the batch is inserted instead:
     the same documents, about 200x faster on the embedded server (``python -m
     bench.mongo_first_load``, docs/benchmarks.md); a key seen in an earlier batch is then
-    replaced.
+    replaced. Into a collection of up to ``COMPARE_UP_TO`` documents, a document equal to
+    the stored one (same BSON) is not written again: a rerun of unchanged data writes
+    nothing (``unchanged`` counts them).
     """
     if not key_fields:
         raise KspyderError(f"upserts into {db}.{collection} need key fields")
     coll = _db(db)[collection]
-    counts = {"inserted": 0, "replaced": 0}
-    fresh = coll.estimated_document_count() == 0
+    counts = {"inserted": 0, "replaced": 0, "unchanged": 0}
+    stored = coll.estimated_document_count()
+    known = _digests(coll) if 0 < stored <= COMPARE_UP_TO else None
     for batch in _batches(docs, batch_size):
         unique = list({repr(d["_id"]): d for d in _with_ids(batch, key_fields)}.values())
-        if fresh:
+        if stored == 0:
             inserted, unique = _insert_new(coll, unique)  # what is left: keys already stored
             counts["inserted"] += inserted
+        if known is not None:
+            digests = {repr(d["_id"]): _digest(d) for d in unique}
+            changed = [d for d in unique if known.get(repr(d["_id"])) != digests[repr(d["_id"])]]
+            counts["unchanged"] += len(unique) - len(changed)
+            known.update(digests)  # a key met again later compares with what is stored now
+            unique = changed
         if unique:
             ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in unique]
             result = coll.bulk_write(ops, ordered=False)
             counts["inserted"] += result.upserted_count
             counts["replaced"] += result.matched_count
     return counts
+
+
+def _digest(doc: Mapping[str, Any]) -> bytes:
+    return hashlib.blake2b(bson.encode(doc), digest_size=16).digest()
+
+
+def _digests(coll: Any) -> dict[str, bytes]:
+    """``repr(_id)`` -> digest of each stored document (one full scan)."""
+    return {repr(d["_id"]): _digest(d) for d in coll.find({})}
 
 
 def _insert_new(coll: Any, docs: list[Doc]) -> tuple[int, list[Doc]]:

@@ -142,8 +142,8 @@ def _literal_secrets(raw: Any, path: KeyPath = ()) -> Iterable[tuple[KeyPath, st
                 yield (
                     sub,
                     (
-                        f"'{key}' carries a credential: its value must be a ${{ENV_VAR}} reference, "
-                        "not a literal"
+                        f"'{key}' carries a credential: its value must be a ${{ENV_VAR}} "
+                        "reference, not a literal"
                     ),
                 )
             elif isinstance(value, str) and key in URL_KEYS:

@@ -76,8 +76,11 @@ def test_merge_twice_keeps_the_same_count_and_whole_documents(
     first = _one(load_documents(source, ["things"]))
     fake_rest["things"] = lambda: iter(_things(120, version=2))  # single records
     second = _one(load_documents(source, ["things"]))
-    assert (first.status, first.rows, first.extra) == ("ok", 120, {"inserted": 120, "replaced": 0})
-    assert (second.rows, second.extra) == (120, {"inserted": 0, "replaced": 120})
+    assert (first.status, first.rows) == ("ok", 120)
+    assert first.extra == {"inserted": 120, "replaced": 0, "unchanged": 0}
+    assert (second.rows, second.extra) == (120, {"inserted": 0, "replaced": 120, "unchanged": 0})
+    third = _one(load_documents(source, ["things"]))  # the same documents again
+    assert (third.rows, third.extra) == (120, {"inserted": 0, "replaced": 0, "unchanged": 120})
     assert mongo.count("docs", "things") == 120
     stored = mongo.read_document("docs", "things", 7)
     assert stored == {"_id": 7, **_things(8, version=2)[7]}  # original keys, nesting kept

@@ -20,8 +20,8 @@ def _docs(n: int, version: int = 1) -> list[dict[str, Any]]:
 def test_upsert_twice_keeps_one_document_per_key() -> None:
     first = mongo.bulk_upsert("db", "things", _docs(25), ["id"], batch_size=10)
     second = mongo.bulk_upsert("db", "things", _docs(30, version=2), ["id"], batch_size=7)
-    assert first == {"inserted": 25, "replaced": 0}
-    assert second == {"inserted": 5, "replaced": 25}
+    assert first == {"inserted": 25, "replaced": 0, "unchanged": 0}
+    assert second == {"inserted": 5, "replaced": 25, "unchanged": 0}
     assert mongo.count("db", "things") == 30
     assert mongo.count("db", "things", {"version": 2}) == 30
     assert mongo.read_document("db", "things", 3) == {
@@ -34,7 +34,7 @@ def test_upsert_twice_keeps_one_document_per_key() -> None:
 
 def test_duplicate_keys_in_one_batch_keep_the_last() -> None:
     docs = [{"id": 1, "v": "a"}, {"id": 1, "v": "b"}]
-    assert mongo.bulk_upsert("db", "t", docs, ["id"]) == {"inserted": 1, "replaced": 0}
+    assert mongo.bulk_upsert("db", "t", docs, ["id"])["inserted"] == 1
     assert mongo.find("db", "t") == [{"_id": 1, "id": 1, "v": "b"}]
 
 
@@ -42,13 +42,27 @@ def test_a_first_load_inserts_and_a_key_of_an_earlier_batch_is_replaced() -> Non
     """Into an empty collection batches are inserted; a key met again later still wins."""
     docs = [{"id": 1, "v": "a"}, {"id": 2, "v": "a"}, {"id": 3, "v": "a"}, {"id": 1, "v": "z"}]
     counts = mongo.bulk_upsert("db", "t", docs, ["id"], batch_size=2)
-    assert counts == {"inserted": 3, "replaced": 1}
+    assert counts == {"inserted": 3, "replaced": 1, "unchanged": 0}
     assert sorted(mongo.find("db", "t"), key=lambda d: d["_id"]) == [
         {"_id": 1, "id": 1, "v": "z"}, {"_id": 2, "id": 2, "v": "a"}, {"_id": 3, "id": 3, "v": "a"}
     ]  # fmt: skip
     again = mongo.bulk_upsert("db", "t", [{"id": 2, "v": "b"}, {"id": 4, "v": "b"}], ["id"])
-    assert again == {"inserted": 1, "replaced": 1}  # not empty any more: upserts
+    assert again == {"inserted": 1, "replaced": 1, "unchanged": 0}  # not empty: upserts
     assert mongo.count("db", "t") == 4
+
+
+def test_a_rerun_writes_only_what_changed() -> None:
+    """Unchanged documents are not written again; a changed one is, and a key met twice in
+    one load ends as its last version even when that equals what was stored before."""
+    mongo.bulk_upsert("db", "t", _docs(20), ["id"])
+    mongo.client()["db"]["t"].update_one({"_id": 4}, {"$set": {"version": 9}})  # drifted
+    again = mongo.bulk_upsert("db", "t", _docs(20), ["id"], batch_size=6)
+    assert again == {"inserted": 0, "replaced": 1, "unchanged": 19}
+    assert mongo.count("db", "t", {"version": 1}) == 20
+    flip = [{"id": 5, "version": 2, "nested": {"Key With Space": 5}}, _docs(6)[5]]
+    counts = mongo.bulk_upsert("db", "t", flip, ["id"], batch_size=1)
+    assert counts == {"inserted": 0, "replaced": 2, "unchanged": 0}
+    assert mongo.read_document("db", "t", 5) == {"_id": 5, **_docs(6)[5]}
 
 
 def test_compound_and_nested_keys_give_deterministic_ids() -> None:

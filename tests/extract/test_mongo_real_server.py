@@ -41,7 +41,11 @@ def test_upsert_replace_and_indexes(server_db: str) -> None:
     assert not mongo.is_embedded()
     docs = [{"id": i, "nested": {"A b": i}} for i in range(50)]
     assert mongo.bulk_upsert(server_db, "t", docs, ["id"], batch_size=20)["inserted"] == 50
-    assert mongo.bulk_upsert(server_db, "t", docs, ["id"]) == {"inserted": 0, "replaced": 50}
+    assert mongo.bulk_upsert(server_db, "t", docs, ["id"]) == {
+        "inserted": 0,
+        "replaced": 0,
+        "unchanged": 50,
+    }
     assert mongo.count(server_db, "t") == 50
     assert mongo.ensure_indexes(server_db, "t", [Index(keys=["nested.A b"])]) == ["nested.A b_1"]
 
