@@ -58,6 +58,7 @@ class DemoApi:
         self.faults = FaultQueue()
         self.log = RequestLog()
         self.bucket = TokenBucket(rate_per_second, burst) if rate_per_second else None
+        self.arm.reads_bucket = self.bucket
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         cast(Any, self.server).demo_api = self

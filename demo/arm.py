@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from demo import cloud
+from demo.faults import TokenBucket
 from demo.routes import Query, Reply, _get, _url
 
 SCOPE = "https://management.azure.com/.default"
@@ -98,6 +99,7 @@ class ArmApi:
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
         self._reads = 12_000
+        self.reads_bucket: TokenBucket | None = None  # the API's rate limiter, when it has one
         self.qpu_blocked_until = 0.0
         self.cost_bodies: list[Any] = []  # every cost query body received, in order
 
@@ -144,7 +146,10 @@ class ArmApi:
         return None
 
     def reads_left(self) -> str:
-        """Count one read down from 12,000 (the header ARM sends on every answer)."""
+        """What ARM's reads header says: the rate bucket's tokens when the API throttles,
+        else a count down from 12,000."""
+        if self.reads_bucket is not None:
+            return str(self.reads_bucket.remaining())
         with self._lock:
             self._reads = max(self._reads - 1, 0)
             return str(self._reads)

@@ -117,6 +117,12 @@ class TokenBucket:
                 return True
             return False
 
+    def remaining(self) -> int:
+        """Whole tokens left now (what a ``x-ms-ratelimit-remaining-*`` header reports)."""
+        with self._lock:
+            now = time.monotonic()
+            return int(min(self.burst, self._tokens + (now - self._last) * self.rate))
+
 
 class RequestLog:
     """Thread-safe list of (monotonic timestamp, method, path+query)."""

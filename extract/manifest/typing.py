@@ -127,6 +127,21 @@ class RateLimit(Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     requests_per_minute: float | None = Field(default=None, gt=0)
     burst: int = Field(default=1, ge=1)
+    remaining_header: str | None = Field(
+        default=None,
+        description="Response header giving the requests the server still allows (e.g. ARM's "
+        "x-ms-ratelimit-remaining-subscription-reads); at remaining_floor or below, every "
+        "request of the source waits remaining_pause seconds, before the server answers 429",
+    )
+    remaining_floor: int = Field(
+        default=2,
+        ge=0,
+        description="Pause when the server reports this many requests left or fewer; keep it at "
+        "least the number of requests in flight at once (parallel pages, child models)",
+    )
+    remaining_pause: float = Field(
+        default=1.0, gt=0, le=3600, description="Seconds every request of the source waits"
+    )
 
     @model_validator(mode="after")
     def _one_rate(self) -> RateLimit:

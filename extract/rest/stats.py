@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-STAT_KEYS = ("requests", "pages", "retries", "records")
+STAT_KEYS = ("requests", "pages", "retries", "records", "pauses")
 
 _lock = threading.Lock()
 _stats: dict[str, dict[str, Counter[str]]] = {}
 
 
 def count(source: str, model: str, key: str, n: int = 1) -> None:
-    """Add ``n`` to one counter (``requests``, ``pages``, ``retries`` or ``records``)."""
+    """Add ``n`` to one counter (one of ``STAT_KEYS``)."""
     with _lock:
         _stats.setdefault(source, {}).setdefault(model, Counter())[key] += n
 

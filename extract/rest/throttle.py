@@ -9,6 +9,11 @@ guard of ``GUARD_SECONDS`` is added to the window to absorb most of the jitter b
 sending and arrival, so the server usually measures the same bound (on a busy 2-core machine
 the benchmark server still refused a few requests in 1,000; they are retried). Every model,
 thread and retry of a source draws from the same budget.
+
+When the server reports what it still allows (``remaining_header``, e.g. ARM's
+``x-ms-ratelimit-remaining-subscription-reads``), the transport ``hold``s the whole budget
+for ``remaining_pause`` seconds once that count is at ``remaining_floor`` or below, so a
+server-side bucket shared with other clients refills before it answers 429.
 """
 
 from __future__ import annotations
@@ -46,17 +51,31 @@ class RateBudget:
         self._lock = threading.Lock()
         self._tat = 0.0  # theoretical arrival time of the next request (GCRA)
         self._sent: deque[list[float]] = deque(maxlen=self.limit)  # [send time] per slot
+        self._hold_until = 0.0  # no request leaves before this (the server asked for a pause)
 
     def _reserve(self) -> list[float]:
         with self._lock:
             now = self._clock()
-            at = max(now, self._tat - self.tolerance)
+            at = max(now, self._tat - self.tolerance, self._hold_until)
             if len(self._sent) == self.limit:
                 at = max(at, self._sent[0][0] + self.window + GUARD_SECONDS)
             self._tat = max(self._tat, at) + self.interval
             slot = [at]
             self._sent.append(slot)
             return slot
+
+    def hold(self, seconds: float) -> bool:
+        """Let no request leave for ``seconds`` from now; False while an earlier hold runs.
+
+        Answers to requests sent before a hold say the same low count again: they do not
+        extend it. The first answer after a hold that still reports little holds anew.
+        """
+        with self._lock:
+            now = self._clock()
+            if now < self._hold_until:
+                return False
+            self._hold_until = now + seconds
+            return True
 
     def reserve(self) -> float:
         """Book the earliest allowed send time and return it (``clock`` units)."""

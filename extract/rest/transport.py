@@ -4,7 +4,8 @@ Retries are declared in the manifest (``client.retry``) and run by tenacity: exp
 backoff with jitter on the listed statuses, on timeouts and on dropped connections.
 ``Retry-After`` (seconds or an HTTP date) is honoured; a zero or past value falls back to the
 backoff, and no wait is ever shorter than ``MIN_DELAY`` nor longer than ``max_delay``. Every
-attempt draws from the rate budget and is counted.
+attempt draws from the rate budget and is counted; a declared ``remaining_header`` at or
+below its floor pauses the budget (``throttle.RateBudget.hold``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Transport:
         self.verify = client.verify
         self.policy = client.retry
         self.budget = budget
+        self.limit = client.rate_limit
         self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
         self._local = threading.local()
 
@@ -177,7 +179,28 @@ class Transport:
         stats.count(self.source, model, "requests")
         session = self.session
         prepared = session.prepare_request(request)  # auth runs here, once per attempt
-        return session.send(prepared, timeout=self.timeout, verify=self.verify)
+        response = session.send(prepared, timeout=self.timeout, verify=self.verify)
+        self._mind_remaining(response, model)
+        return response
+
+    def _mind_remaining(self, response: requests.Response, model: str) -> None:
+        """Hold the budget when the server says its own allowance is nearly spent."""
+        limit = self.limit
+        if limit is None or limit.remaining_header is None or self.budget is None:
+            return
+        value = response.headers.get(limit.remaining_header, "").strip()
+        if not re.fullmatch(r"\d+", value) or int(value) > limit.remaining_floor:
+            return
+        if self.budget.hold(limit.remaining_pause):
+            stats.count(self.source, model, "pauses")
+            log.info(
+                "%s/%s: %s says %s request(s) left, pausing %.1f s",
+                self.source,
+                model,
+                limit.remaining_header,
+                value,
+                limit.remaining_pause,
+            )
 
 
 def _short(exc: BaseException) -> str:

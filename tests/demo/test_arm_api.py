@@ -135,6 +135,8 @@ def test_throttling_headers() -> None:
         assert limited
         assert limited[0].headers["Retry-After"] == "1"
         assert limited[0].headers[READS_HEADER] == "0"
+        # answered reads report what the rate bucket still holds (2, minus this one, ...)
+        assert [r.headers[READS_HEADER] for r in answers if r.ok][:2] == ["1", "0"]
 
 
 def _cost_url(api: DemoApi, sub: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 columns/rows answers (``records_from``), throttling headers beyond ``Retry-After``, a 401
 mid-walk (token refreshed once), id normalisation at load, whole documents exempt from the
-column-name collision check, and ``preview`` of a child model failing cleanly.
+column-name collision check, ``preview`` of a child model failing cleanly, and the
+``x-ms-ratelimit-remaining-*`` count pacing the source before the server refuses.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from urllib.parse import parse_qsl
 import pytest
 from rest_helpers import Reply, failure
 
+from demo.faults import TokenBucket
 from extract import mongo
 from extract.documents import load_documents
 from extract.errors import ExtractError
 from extract.preview import preview_records
-from extract.rest import build_rest_source
+from extract.rest import build_rest_source, rest_stats
 
 QPU = "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"
 BODY = {"type": "ActualCost", "dataset": {"granularity": "Daily"}}
@@ -221,3 +223,51 @@ models:
     assert type(info.value) is ExtractError
     assert "HTTP 503" in str(info.value)
     assert "parents" in str(info.value)
+
+
+READS = "x-ms-ratelimit-remaining-subscription-reads"
+
+
+def reads_server(api: Any, pages: int = 16) -> None:
+    """ARM's per-subscription token bucket (5 reads, 5 refilled a second), reported on every
+    answer in ``x-ms-ratelimit-remaining-subscription-reads``; 429 when it is empty."""
+    bucket = TokenBucket(rate=5.0, burst=5)
+
+    @api.route("/items")
+    def items(hit):
+        if not bucket.try_acquire():
+            return Reply({"error": {"code": "SubscriptionRequestsThrottled"}}, 429,
+                         {"Retry-After": "1", READS: "0"})  # fmt: skip
+        page = int(hit.query.get("page", 1))
+        body = {"data": [{"page": page}], "total_pages": pages}
+        return Reply(body, headers={READS: str(bucket.remaining())})
+
+
+def reads_manifest(api: Any, remaining: str = "") -> str:
+    return f"""
+kind: rest
+client:
+  base_url: {api.url}
+  rate_limit: {{requests_per_second: 50{remaining}}}
+  paginator: {{type: page_number, total_pages_path: total_pages}}
+  retry: {{max_attempts: 6, backoff_factor: 0}}
+models:
+  items: {{endpoint: {{path: /items}}}}
+"""
+
+
+def test_remaining_reads_header_paces_the_source_before_the_server_refuses(api, manifest):
+    reads_server(api)
+    source = build_rest_source(manifest(reads_manifest(api, f", remaining_header: {READS}")))
+    assert len(list(source.resources["items"])) == 16
+    assert len(api.calls("/items")) == 16  # not one 429: each request answered the first time
+    assert rest_stats(source.name)["items"]["pauses"] >= 1
+    assert rest_stats(source.name)["items"]["retries"] == 0
+
+
+def test_without_the_remaining_header_the_same_walk_meets_429s(api, manifest):
+    reads_server(api)
+    source = build_rest_source(manifest(reads_manifest(api)))
+    assert len(list(source.resources["items"])) == 16
+    assert rest_stats(source.name)["items"]["retries"] >= 1
+    assert len(api.calls("/items")) > 16

@@ -182,7 +182,13 @@ def test_single_page_and_auto(api, manifest):
 
     assert ids(build_rest_source(manifest(crm(api, "single_page")))) == list(range(5))
     assert ids(build_rest_source(manifest(crm(api, "auto")))) == list(range(10))
-    assert rest_stats("crm")["items"] == {"requests": 2, "pages": 2, "retries": 0, "records": 10}
+    assert rest_stats("crm")["items"] == {
+        "requests": 2,
+        "pages": 2,
+        "retries": 0,
+        "records": 10,
+        "pauses": 0,
+    }
 
 
 def test_unknown_paginator_lists_the_available_ones(api, manifest):

@@ -56,7 +56,13 @@ def test_429_retry_after_seconds(api, manifest):
     flaky(api, Reply({"error": "slow down"}, 429, {"Retry-After": "1"}))
     assert len(run(manifest, crm(api))) == 6
     assert 1.0 <= gaps(api)[0] < 1.5
-    assert rest_stats("crm")["items"] == {"requests": 3, "pages": 2, "retries": 1, "records": 6}
+    assert rest_stats("crm")["items"] == {
+        "requests": 3,
+        "pages": 2,
+        "retries": 1,
+        "records": 6,
+        "pauses": 0,
+    }
 
 
 def test_429_retry_after_http_date(api, manifest):

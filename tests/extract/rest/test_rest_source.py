@@ -110,8 +110,8 @@ def test_parent_and_child(api, manifest, pipeline):
     ]
     assert api.calls("/crm/customers/2/contacts")[0].query == {"kind": "all", "owner": "c2"}
     assert rest_stats("crm") == {
-        "customers": {"requests": 1, "pages": 1, "retries": 0, "records": 3},
-        "contacts": {"requests": 3, "pages": 3, "retries": 0, "records": 6},
+        "customers": {"requests": 1, "pages": 1, "retries": 0, "records": 3, "pauses": 0},
+        "contacts": {"requests": 3, "pages": 3, "retries": 0, "records": 6, "pauses": 0},
     }
 
 
