@@ -96,6 +96,7 @@ class Transport:
         self.policy = client.retry
         self.budget = budget
         self.limit = client.rate_limit
+        self._most_remaining = 0  # the highest count the server reported (caps the floor)
         self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
         self._local = threading.local()
 
@@ -184,12 +185,19 @@ class Transport:
         return response
 
     def _mind_remaining(self, response: requests.Response, model: str) -> None:
-        """Hold the budget when the server says its own allowance is nearly spent."""
+        """Hold the budget when the server says its own allowance is nearly spent.
+
+        The floor is capped at a quarter of the highest count the server has reported: a
+        floor above a small server's whole allowance would otherwise pause every request.
+        """
         limit = self.limit
         if limit is None or limit.remaining_header is None or self.budget is None:
             return
         value = response.headers.get(limit.remaining_header, "").strip()
-        if not re.fullmatch(r"\d+", value) or int(value) > limit.remaining_floor:
+        if not re.fullmatch(r"\d+", value):
+            return
+        self._most_remaining = max(self._most_remaining, int(value))
+        if int(value) > min(limit.remaining_floor, self._most_remaining // 4):
             return
         if self.budget.hold(limit.remaining_pause):
             stats.count(self.source, model, "pauses")

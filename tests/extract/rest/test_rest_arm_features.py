@@ -228,10 +228,10 @@ models:
 READS = "x-ms-ratelimit-remaining-subscription-reads"
 
 
-def reads_server(api: Any, pages: int = 16) -> None:
-    """ARM's per-subscription token bucket (5 reads, 5 refilled a second), reported on every
+def reads_server(api: Any, pages: int = 16, refill: float = 5.0) -> None:
+    """ARM's per-subscription token bucket (5 reads, ``refill`` a second), reported on every
     answer in ``x-ms-ratelimit-remaining-subscription-reads``; 429 when it is empty."""
-    bucket = TokenBucket(rate=5.0, burst=5)
+    bucket = TokenBucket(rate=refill, burst=5)
 
     @api.route("/items")
     def items(hit):
@@ -243,12 +243,12 @@ def reads_server(api: Any, pages: int = 16) -> None:
         return Reply(body, headers={READS: str(bucket.remaining())})
 
 
-def reads_manifest(api: Any, remaining: str = "") -> str:
+def reads_manifest(api: Any, remaining: str = "", rate: int = 50) -> str:
     return f"""
 kind: rest
 client:
   base_url: {api.url}
-  rate_limit: {{requests_per_second: 50{remaining}}}
+  rate_limit: {{requests_per_second: {rate}{remaining}}}
   paginator: {{type: page_number, total_pages_path: total_pages}}
   retry: {{max_attempts: 6, backoff_factor: 0}}
 models:
@@ -271,3 +271,13 @@ def test_without_the_remaining_header_the_same_walk_meets_429s(api, manifest):
     assert len(list(source.resources["items"])) == 16
     assert rest_stats(source.name)["items"]["retries"] >= 1
     assert len(api.calls("/items")) > 16
+
+
+def test_a_floor_above_the_servers_whole_allowance_does_not_pause_every_request(api, manifest):
+    """A bucket of 5 refilled faster than the client asks never runs low: no pause, although
+    the declared floor (10) is above anything this server can report."""
+    reads_server(api, refill=100.0)
+    remaining = f", remaining_header: {READS}, remaining_floor: 10"
+    source = build_rest_source(manifest(reads_manifest(api, remaining, rate=10)))
+    assert len(list(source.resources["items"])) == 16
+    assert rest_stats(source.name)["items"]["pauses"] == 0
