@@ -54,11 +54,11 @@ class DemoApi:
         self.latency_s = latency_s
         self.crm = CrmStore(people_n, seed)
         self.routes = Routes(self.crm, seed)
-        self.arm = ArmApi(seed, ARM_CLIENT_ID, ARM_CLIENT_SECRET, cloud.TENANT_ID)
+        self.bucket = TokenBucket(rate_per_second, burst) if rate_per_second else None
+        self.arm = ArmApi(seed, ARM_CLIENT_ID, ARM_CLIENT_SECRET, cloud.TENANT_ID,
+                          reads_bucket=self.bucket)  # fmt: skip
         self.faults = FaultQueue()
         self.log = RequestLog()
-        self.bucket = TokenBucket(rate_per_second, burst) if rate_per_second else None
-        self.arm.reads_bucket = self.bucket
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         cast(Any, self.server).demo_api = self

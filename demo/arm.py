@@ -83,7 +83,8 @@ class ArmApi:
     """State of the ARM side: the estate by subscription, issued tokens and throttling."""
 
     def __init__(self, seed: int, client_id: str, client_secret: str, tenant: str,
-                 page_size: int = 50, cost_page_size: int = 250) -> None:  # fmt: skip
+                 page_size: int = 50, cost_page_size: int = 250,
+                 reads_bucket: TokenBucket | None = None) -> None:  # fmt: skip
         self.client_id, self.client_secret, self.tenant = client_id, client_secret, tenant
         self.page_size, self.cost_page_size = page_size, cost_page_size
         self.token_lifetime_s = 3599
@@ -99,7 +100,7 @@ class ArmApi:
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
         self._reads = 12_000
-        self.reads_bucket: TokenBucket | None = None  # the API's rate limiter, when it has one
+        self.reads_bucket = reads_bucket  # the API's rate limiter, when it has one
         self.qpu_blocked_until = 0.0
         self.cost_bodies: list[Any] = []  # every cost query body received, in order
 

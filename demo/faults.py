@@ -106,12 +106,16 @@ class TokenBucket:
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
+    def _refill(self) -> None:
+        """Add the tokens earned since the last call (caller holds the lock)."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
     def try_acquire(self) -> bool:
         """Take one token if available (never blocks)."""
         with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
+            self._refill()
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return True
@@ -120,8 +124,8 @@ class TokenBucket:
     def remaining(self) -> int:
         """Whole tokens left now (what a ``x-ms-ratelimit-remaining-*`` header reports)."""
         with self._lock:
-            now = time.monotonic()
-            return int(min(self.burst, self._tokens + (now - self._last) * self.rate))
+            self._refill()
+            return int(self._tokens)
 
 
 class RequestLog:

@@ -196,17 +196,18 @@ class Transport:
         value = response.headers.get(limit.remaining_header, "").strip()
         if not re.fullmatch(r"\d+", value):
             return
-        self._most_remaining = max(self._most_remaining, int(value))
-        if int(value) > min(limit.remaining_floor, self._most_remaining // 4):
+        left = int(value)
+        self._most_remaining = max(self._most_remaining, left)
+        if left > min(limit.remaining_floor, self._most_remaining // 4):
             return
         if self.budget.hold(limit.remaining_pause):
             stats.count(self.source, model, "pauses")
             log.info(
-                "%s/%s: %s says %s request(s) left, pausing %.1f s",
+                "%s/%s: %s says %d request(s) left, pausing %.1f s",
                 self.source,
                 model,
                 limit.remaining_header,
-                value,
+                left,
                 limit.remaining_pause,
             )
 
