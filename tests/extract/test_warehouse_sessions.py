@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from extract.load import extract_source, make_pipeline
 from extract.warehouse import resolve
 from tests.helpers import load, query
@@ -48,3 +50,21 @@ def test_a_source_loads_while_another_load_holds_the_duckdb_file(tmp_path: Path)
         assert held.execute_sql("select count(*) from erp.people") == [(3,)]
 
     assert query(warehouse.location, "select count(*) from crm.people") == [(5,)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: a writer cannot open the DuckDB file while a reader of the same "
+    "process holds it read-only ('different configuration'); seen once in a fresh-clone "
+    "`make demo` (ERP customers retried once by Prefect, the run succeeded)",
+)
+def test_a_writer_opens_the_file_while_a_reader_of_the_process_holds_it(tmp_path: Path) -> None:
+    from extract.warehouse_db import open_duckdb
+
+    location = str(tmp_path / "w.duckdb")
+    open_duckdb(location, read_only=False).close()
+    reader = open_duckdb(location, read_only=True)
+    try:
+        open_duckdb(location, read_only=False).close()
+    finally:
+        reader.close()
